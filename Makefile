@@ -1,0 +1,71 @@
+# breakwater: `make run` builds and starts the exporter, `make test` runs the
+# whole suite (installing the pinned tools and starting the Docker engine it
+# needs). Everything else is a building block of those two.
+SHELL := /bin/bash
+GO ?= go
+TOOLS_BIN := $(CURDIR)/.tools/bin
+export BREAKWATER_TOOLS_BIN := $(TOOLS_BIN)
+LISTEN ?= :9760
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/prometheus/common/version.Version=$(VERSION) \
+	-X github.com/prometheus/common/version.Revision=$(shell git rev-parse HEAD 2>/dev/null) \
+	-X github.com/prometheus/common/version.Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
+
+.PHONY: all build run test unit e2e bench generate check-generated rules dashboards lint tools deps docker
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/breakwater ./cmd/breakwater
+
+run: build
+	./bin/breakwater --web.listen-address=$(LISTEN)
+
+# deps installs the Debian packages the suite uses (needs root).
+deps:
+	bash scripts/deps.sh
+
+tools: $(TOOLS_BIN)/promtool $(TOOLS_BIN)/prometheus $(TOOLS_BIN)/alertmanager $(TOOLS_BIN)/amtool
+
+$(TOOLS_BIN)/promtool $(TOOLS_BIN)/prometheus &: tools/go.mod tools/go.sum
+	cd tools && $(GO) build -o $(TOOLS_BIN)/ github.com/prometheus/prometheus/cmd/promtool github.com/prometheus/prometheus/cmd/prometheus
+
+$(TOOLS_BIN)/alertmanager $(TOOLS_BIN)/amtool &: tools/alertmanager/go.mod tools/alertmanager/go.sum
+	cd tools/alertmanager && $(GO) build -o $(TOOLS_BIN)/ github.com/prometheus/alertmanager/cmd/alertmanager github.com/prometheus/alertmanager/cmd/amtool
+
+docker:
+	bash scripts/docker-up.sh
+
+# test is the whole suite: unit tests, privileged BPF and container tests,
+# promtool rule tests and the end-to-end path. Root-only tests skip when not root.
+test: deps tools docker
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 40m ./...
+
+unit:
+	$(GO) test -count=1 -short ./...
+
+e2e: tools docker
+	$(GO) test -count=1 -timeout 30m -v ./e2e/...
+
+bench: build tools docker
+	$(GO) run ./bench
+
+# generate regenerates the BPF objects (needs clang, llvm, libbpf-dev) and
+# every generated artifact; check-generated fails when the committed files drift.
+generate: rules dashboards
+	$(GO) generate ./bpf/...
+
+check-generated: generate
+	git diff --exit-code -- bpf rules deploy dashboards || (echo "generated files drifted: run make generate and commit" >&2; exit 1)
+
+rules:
+	$(GO) run ./rules/generate
+
+dashboards:
+	$(GO) run ./dashboards/generate
+
+lint: tools
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+	$(GO) run -modfile=tools/go.mod honnef.co/go/tools/cmd/staticcheck ./... 2>/dev/null || true

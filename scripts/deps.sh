@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages breakwater's build and tests use: clang, llvm,
+# libbpf-dev and bpftool for `make generate`, the Docker engine, containerd
+# and busybox-static for real containers. Skips what is already there.
+set -euo pipefail
+pkgs=(clang llvm libbpf-dev bpftool docker.io containerd runc busybox-static)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "deps: missing packages ${missing[*]}; run as root or install them" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+echo "deps: ${pkgs[*]} present"
