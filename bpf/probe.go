@@ -1,0 +1,373 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+)
+
+// Exported names of the generated types, so other packages never spell
+// bpf2go's lower-case identifiers.
+type (
+	CounterKey   = securityCounterKey
+	SyscallEvent = securitySyscallEvent
+	CgroupEvent  = securityCgroupEvent
+	SyscallClass = securitySyscallClass
+	PathClass    = securityPathClass
+	NsBit        = securityNsBit
+	LostReason   = securityLostReason
+	CounterKind  = securityCounterKind
+	EventType    = securityEventType
+)
+
+const (
+	ClassNone     = securitySyscallClassSC_NONE
+	ClassPlain    = securitySyscallClassSC_PLAIN
+	ClassUnshare  = securitySyscallClassSC_UNSHARE
+	ClassClone    = securitySyscallClassSC_CLONE
+	ClassClone3   = securitySyscallClassSC_CLONE3
+	ClassSetns    = securitySyscallClassSC_SETNS
+	ClassPtrace   = securitySyscallClassSC_PTRACE
+	ClassOpen     = securitySyscallClassSC_OPEN
+	ClassOpenat   = securitySyscallClassSC_OPENAT
+	ClassOpenat2  = securitySyscallClassSC_OPENAT2
+	ClassConnect  = securitySyscallClassSC_CONNECT
+	ClassMknod    = securitySyscallClassSC_MKNOD
+	ClassMknodat  = securitySyscallClassSC_MKNODAT
+	PathProcSys   = securityPathClassPATH_PROC_SYS
+	PathRelease   = securityPathClassPATH_RELEASE_AGENT
+	PathBlock     = securityPathClassPATH_BLOCK_DEVICE
+	PathRuntime   = securityPathClassPATH_RUNTIME_SOCKET
+	KindDenied    = securityCounterKindKIND_DENIED
+	KindOutcome   = securityCounterKindKIND_OUTCOME
+	EventSyscall  = securityEventTypeEVENT_SYSCALL
+	EventMkdir    = securityEventTypeEVENT_CGROUP_MKDIR
+	EventRmdir    = securityEventTypeEVENT_CGROUP_RMDIR
+	StatePending  = uint8(securityCgroupStateCGROUP_PENDING)
+	StateActive   = uint8(securityCgroupStateCGROUP_ACTIVE)
+	lostReasonCnt = int(securityLostReasonLOST_REASONS)
+)
+
+// Namespace bits of an outcome's sub-class, in the order of the contract's
+// namespace label values.
+var NsBits = []struct {
+	Bit  NsBit
+	Name string
+}{
+	{securityNsBitNS_MNT, "mnt"}, {securityNsBitNS_PID, "pid"}, {securityNsBitNS_NET, "net"},
+	{securityNsBitNS_USER, "user"}, {securityNsBitNS_UTS, "uts"}, {securityNsBitNS_IPC, "ipc"},
+	{securityNsBitNS_CGROUP, "cgroup"}, {securityNsBitNS_TIME, "time"},
+}
+
+// LostReasons names the lost counters, indexed by LostReason.
+var LostReasons = [...]string{
+	securityLostReasonLOST_RINGBUF_FULL:     "ringbuf_full",
+	securityLostReasonLOST_COUNTER_MAP_FULL: "counter_map_full",
+	securityLostReasonLOST_PENDING_MAP_FULL: "pending_map_full",
+	securityLostReasonLOST_CAPS_MAP_FULL:    "caps_map_full",
+}
+
+// Hook is one attach point of the security programs.
+type Hook struct {
+	Program string // the BPF program's name
+	Name    string // the raw tracepoint it attaches to
+}
+
+// Hooks lists every program breakwater attaches, in attach order.
+var Hooks = []Hook{
+	{"cgroup_mkdir", "cgroup_mkdir"},
+	{"cgroup_rmdir", "cgroup_rmdir"},
+	{"sched_process_exec", "sched_process_exec"},
+	{"sys_enter", "sys_enter"},
+	{"sys_exit", "sys_exit"},
+}
+
+// Options tune the programs before they load.
+type Options struct {
+	// CountHost counts processes outside tracked cgroups too.
+	CountHost bool
+	// MaxContainers bounds the cgroup maps.
+	MaxContainers uint32
+	// CounterEntries bounds the counter map (keys, not events).
+	CounterEntries uint32
+	// Classes maps syscall numbers to what the kernel must work out for them.
+	Classes map[uint32]SyscallClass
+}
+
+// Probe is the loaded and attached security programs.
+type Probe struct {
+	objs     securityObjects
+	links    map[string]link.Link
+	attachEr map[string]error
+	reader   *ringbuf.Reader
+}
+
+// ErrNoBTF is returned when the kernel exposes no BTF, which CO-RE needs.
+var ErrNoBTF = errors.New("kernel BTF not available at /sys/kernel/btf/vmlinux: breakwater's CO-RE programs need a kernel built with CONFIG_DEBUG_INFO_BTF=y (5.8 or later)")
+
+// Load loads the programs into the kernel and attaches every hook it can.
+// It fails when the programs cannot load at all; a hook that cannot attach
+// is reported by Attached and AttachErrors instead.
+func Load(opts Options) (*Probe, error) {
+	if _, err := btf.LoadKernelSpec(); err != nil {
+		return nil, fmt.Errorf("%w (%v)", ErrNoBTF, err)
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("raising RLIMIT_MEMLOCK: %w", err)
+	}
+	spec, err := loadSecurity()
+	if err != nil {
+		return nil, fmt.Errorf("parsing embedded BPF object: %w", err)
+	}
+	if opts.MaxContainers > 0 {
+		spec.Maps["tracked_cgroups"].MaxEntries = opts.MaxContainers
+		spec.Maps["exec_caps"].MaxEntries = opts.MaxContainers
+	}
+	if opts.CounterEntries > 0 {
+		spec.Maps["counters"].MaxEntries = opts.CounterEntries
+	}
+	if err := spec.Variables["self_tgid"].Set(uint32(os.Getpid())); err != nil {
+		return nil, err
+	}
+	if err := spec.Variables["count_host"].Set(opts.CountHost); err != nil {
+		return nil, err
+	}
+	p := &Probe{links: map[string]link.Link{}, attachEr: map[string]error{}}
+	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
+		return nil, explainLoadError(err)
+	}
+	for nr, class := range opts.Classes {
+		if err := p.objs.SyscallClasses.Put(nr, uint8(class)); err != nil {
+			p.Close()
+			return nil, fmt.Errorf("filling syscall classes (nr %d): %w", nr, err)
+		}
+	}
+	p.reader, err = ringbuf.NewReader(p.objs.Events)
+	if err != nil {
+		p.Close()
+		return nil, fmt.Errorf("opening ring buffer: %w", err)
+	}
+	progs := map[string]*ebpf.Program{
+		"cgroup_mkdir":       p.objs.CgroupMkdir,
+		"cgroup_rmdir":       p.objs.CgroupRmdir,
+		"sched_process_exec": p.objs.SchedProcessExec,
+		"sys_enter":          p.objs.SysEnter,
+		"sys_exit":           p.objs.SysExit,
+	}
+	for _, h := range Hooks {
+		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: h.Name, Program: progs[h.Program]})
+		if err != nil {
+			p.attachEr[h.Program] = fmt.Errorf("attaching %s to raw tracepoint %s: %w", h.Program, h.Name, err)
+			continue
+		}
+		p.links[h.Program] = l
+	}
+	return p, nil
+}
+
+// explainLoadError names the missing privilege when that is the cause.
+func explainLoadError(err error) error {
+	if errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("loading BPF programs: %w: breakwater needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN on kernels before 5.8) to load tracing programs", err)
+	}
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		return fmt.Errorf("loading BPF programs: the kernel's verifier rejected them (unsupported kernel?): %+v", ve)
+	}
+	return fmt.Errorf("loading BPF programs: %w", err)
+}
+
+// Attached reports whether a program is attached to its hook.
+func (p *Probe) Attached(program string) bool { _, ok := p.links[program]; return ok }
+
+// AttachErrors returns why hooks failed to attach, by program.
+func (p *Probe) AttachErrors() map[string]error { return p.attachEr }
+
+// Track starts counting a cgroup. A pending cgroup starts counting at its
+// first exec of something other than the runtime.
+func (p *Probe) Track(cgroupID uint64, state uint8) error {
+	return p.objs.TrackedCgroups.Put(cgroupID, state)
+}
+
+// Activate marks a tracked cgroup as started unless it already is.
+func (p *Probe) Activate(cgroupID uint64) error {
+	return p.objs.TrackedCgroups.Update(cgroupID, StateActive, ebpf.UpdateExist)
+}
+
+// State returns a tracked cgroup's state, or 0 when it is not tracked.
+func (p *Probe) State(cgroupID uint64) uint8 {
+	var s uint8
+	if err := p.objs.TrackedCgroups.Lookup(cgroupID, &s); err != nil {
+		return 0
+	}
+	return s
+}
+
+// Untrack stops counting a cgroup; its counters stay until Forget.
+func (p *Probe) Untrack(cgroupID uint64) error {
+	err := p.objs.TrackedCgroups.Delete(cgroupID)
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return nil
+	}
+	return err
+}
+
+// Counter is one counter map entry summed over CPUs.
+type Counter struct {
+	Key   CounterKey
+	Value uint64
+}
+
+// Counters reads every counter.
+func (p *Probe) Counters() ([]Counter, error) {
+	var (
+		out    []Counter
+		key    CounterKey
+		values []uint64
+	)
+	it := p.objs.Counters.Iterate()
+	for it.Next(&key, &values) {
+		var sum uint64
+		for _, v := range values {
+			sum += v
+		}
+		out = append(out, Counter{Key: key, Value: sum})
+	}
+	return out, it.Err()
+}
+
+// ExecCaps returns the effective capabilities seen at exec, by cgroup.
+func (p *Probe) ExecCaps() (map[uint64]uint64, error) {
+	out := map[uint64]uint64{}
+	var id, caps uint64
+	it := p.objs.ExecCaps.Iterate()
+	for it.Next(&id, &caps) {
+		out[id] = caps
+	}
+	return out, it.Err()
+}
+
+// Lost returns the lost-event counters by reason name.
+func (p *Probe) Lost() (map[string]uint64, error) {
+	out := map[string]uint64{}
+	for i := 0; i < lostReasonCnt; i++ {
+		var values []uint64
+		if err := p.objs.Lost.Lookup(uint32(i), &values); err != nil {
+			return nil, err
+		}
+		var sum uint64
+		for _, v := range values {
+			sum += v
+		}
+		out[LostReasons[i]] = sum
+	}
+	return out, nil
+}
+
+// Forget deletes every counter and the capability record of a cgroup whose
+// series expired.
+func (p *Probe) Forget(cgroupID uint64) error {
+	var (
+		keys   []CounterKey
+		key    CounterKey
+		values []uint64
+	)
+	it := p.objs.Counters.Iterate()
+	for it.Next(&key, &values) {
+		if key.CgroupId == cgroupID {
+			keys = append(keys, key)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := p.objs.Counters.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return err
+		}
+	}
+	if err := p.objs.ExecCaps.Delete(cgroupID); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return err
+	}
+	return nil
+}
+
+// MapEntries returns the number of entries in the per-container maps, for
+// tests and the churn check.
+func (p *Probe) MapEntries() (tracked, counters, caps int, err error) {
+	count := func(m *ebpf.Map) (int, error) {
+		n := 0
+		it := m.Iterate()
+		var k, v []byte
+		for it.Next(&k, &v) {
+			n++
+		}
+		return n, it.Err()
+	}
+	if tracked, err = count(p.objs.TrackedCgroups); err != nil {
+		return
+	}
+	if counters, err = count(p.objs.Counters); err != nil {
+		return
+	}
+	caps, err = count(p.objs.ExecCaps)
+	return
+}
+
+// Reader returns the ring buffer reader of syscall and cgroup events.
+func (p *Probe) Reader() *ringbuf.Reader { return p.reader }
+
+// Close detaches every program and frees the maps; nothing is pinned.
+func (p *Probe) Close() error {
+	var errs []error
+	if p.reader != nil {
+		errs = append(errs, p.reader.Close())
+	}
+	for _, l := range p.links {
+		errs = append(errs, l.Close())
+	}
+	p.links = map[string]link.Link{}
+	errs = append(errs, p.objs.Close())
+	return errors.Join(errs...)
+}
+
+// Floor is the empty programs on the syscall hooks, for benchmarks.
+type Floor struct {
+	links []link.Link
+	objs  floorObjects
+}
+
+// LoadFloor attaches empty programs to sys_enter and sys_exit.
+func LoadFloor() (*Floor, error) {
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, err
+	}
+	f := &Floor{}
+	if err := loadFloorObjects(&f.objs, nil); err != nil {
+		return nil, err
+	}
+	for name, prog := range map[string]*ebpf.Program{"sys_enter": f.objs.FloorSysEnter, "sys_exit": f.objs.FloorSysExit} {
+		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: name, Program: prog})
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		f.links = append(f.links, l)
+	}
+	return f, nil
+}
+
+// Close detaches the empty programs.
+func (f *Floor) Close() error {
+	var errs []error
+	for _, l := range f.links {
+		errs = append(errs, l.Close())
+	}
+	return errors.Join(append(errs, f.objs.Close())...)
+}
