@@ -21,6 +21,3 @@ type Identity struct {
 func (i Identity) LabelValues() []string {
 	return []string{i.ContainerID, i.Name, i.Image, i.Namespace, i.Pod, i.Container}
 }
-
-// Resolver is implemented in resolver.go.
-type Resolver struct{}
