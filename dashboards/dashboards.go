@@ -1,0 +1,211 @@
+// Package dashboards builds breakwater's Grafana dashboards with the
+// grafana-foundation-sdk. The committed JSON under dashboards/ and the Grafana
+// provisioning files under deploy/grafana/ are outputs of this package
+// (`make dashboards`), never edited by hand.
+package dashboards
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"github.com/grafana/grafana-foundation-sdk/go/cog"
+	"github.com/grafana/grafana-foundation-sdk/go/cog/variants"
+	"github.com/grafana/grafana-foundation-sdk/go/common"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
+)
+
+// Stable dashboard uids: links, bookmarks and the e2e test depend on them.
+const (
+	SecurityUID  = "breakwater-security"
+	ResourcesUID = "breakwater-resources"
+	HealthUID    = "breakwater-health"
+)
+
+// Tags every breakwater dashboard carries, so Grafana's dashboard links and
+// search group them.
+var tags = []string{"breakwater", "containers"}
+
+// Definition is one dashboard: its uid, the file it is committed as and its
+// builder.
+type Definition struct {
+	UID   string
+	Title string
+	File  string // file name under dashboards/ and key in the ConfigMap
+	build func() *dashboard.DashboardBuilder
+}
+
+// Definitions lists the dashboards in a fixed order.
+func Definitions() []Definition {
+	return []Definition{
+		{UID: SecurityUID, Title: "breakwater / Container security", File: "breakwater-security.json", build: security},
+		{UID: ResourcesUID, Title: "breakwater / Container resources", File: "breakwater-resources.json", build: resources},
+		{UID: HealthUID, Title: "breakwater / Health", File: "breakwater-health.json", build: health},
+	}
+}
+
+func lookup(uid string) (Definition, error) {
+	for _, d := range Definitions() {
+		if d.UID == uid {
+			return d, nil
+		}
+	}
+	return Definition{}, fmt.Errorf("dashboards: unknown uid %q", uid)
+}
+
+// Build returns the dashboard with the given uid.
+func Build(uid string) (dashboard.Dashboard, error) {
+	d, err := lookup(uid)
+	if err != nil {
+		return dashboard.Dashboard{}, err
+	}
+	db, err := d.build().Build()
+	if err != nil {
+		return dashboard.Dashboard{}, err
+	}
+	numberPanels(db.Panels)
+	return db, nil
+}
+
+// numberPanels gives rows and panels unique ids in layout order: Grafana
+// keys panel links, view mode and library references by id.
+func numberPanels(ps []dashboard.PanelOrRowPanel) {
+	id := uint32(0)
+	next := func() uint32 { id++; return id }
+	for _, p := range ps {
+		switch {
+		case p.Panel != nil:
+			p.Panel.Id = cog.ToPtr(next())
+		case p.RowPanel != nil:
+			p.RowPanel.Id = next()
+			for i := range p.RowPanel.Panels {
+				p.RowPanel.Panels[i].Id = cog.ToPtr(next())
+			}
+		}
+	}
+}
+
+// JSON returns the dashboard as the indented JSON that is committed.
+func JSON(uid string) ([]byte, error) {
+	db, err := Build(uid)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // keep PromQL's <, > and & readable in review
+	if err := enc.Encode(db); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// datasource is the reference every panel, query and variable uses: the
+// dashboard's own `datasource` variable, never a hard-wired name.
+func datasource() common.DataSourceRef {
+	return common.DataSourceRef{Type: cog.ToPtr("prometheus"), Uid: cog.ToPtr("${datasource}")}
+}
+
+// newDashboard sets what all three dashboards share: uid, tags, time, the
+// datasource/job/instance variables and links to each other.
+func newDashboard(uid, title, description string, container bool) *dashboard.DashboardBuilder {
+	b := dashboard.NewDashboardBuilder(title).
+		Uid(uid).
+		Description(description).
+		Tags(tags).
+		Editable().
+		Tooltip(dashboard.DashboardCursorSyncCrosshair).
+		Refresh("30s").
+		Time("now-1h", "now").
+		Timezone(common.TimeZoneBrowser).
+		Link(dashboard.NewDashboardLinkBuilder("breakwater").
+			Type(dashboard.DashboardLinkTypeDashboards).
+			Tags([]string{"breakwater"}).
+			AsDropdown(true).
+			IncludeVars(true).
+			KeepTime(true)).
+		WithVariable(dashboard.NewDatasourceVariableBuilder("datasource").
+			Label("Data source").
+			Type("prometheus")).
+		WithVariable(queryVariable("job", "Job", `label_values(breakwater_build_info, job)`, false)).
+		WithVariable(queryVariable("instance", "Node (instance)", `label_values(breakwater_build_info{job=~"$job"}, instance)`, true))
+	if container {
+		b = b.WithVariable(queryVariable("container", "Container",
+			`label_values(container_start_time_seconds{job=~"$job", instance=~"$instance", name!=""}, name)`, true))
+	}
+	return b
+}
+
+func queryVariable(name, label, query string, multi bool) *dashboard.QueryVariableBuilder {
+	v := dashboard.NewQueryVariableBuilder(name).
+		Label(label).
+		Datasource(datasource()).
+		Query(dashboard.StringOrMap{String: cog.ToPtr(query)}).
+		Definition(query).
+		Refresh(dashboard.VariableRefreshOnTimeRangeChanged).
+		Sort(dashboard.VariableSortAlphabeticalAsc)
+	if multi {
+		// ".*" rather than Grafana's joined list: containers come and go
+		// within the time range and must not fall out of "All".
+		v = v.Multi(true).IncludeAll(true).AllValue(".*")
+	}
+	return v
+}
+
+// query is a range query with a legend.
+func query(expr, legend string) *prometheus.DataqueryBuilder {
+	return prometheus.NewDataqueryBuilder().
+		Datasource(datasource()).
+		Expr(expr).
+		LegendFormat(legend).
+		Range()
+}
+
+// tableQuery is an instant query formatted as a table.
+func tableQuery(expr string) *prometheus.DataqueryBuilder {
+	return prometheus.NewDataqueryBuilder().
+		Datasource(datasource()).
+		Expr(expr).
+		Format(prometheus.PromQueryFormatTable).
+		Instant()
+}
+
+// targets turns query builders into the panel targets with stable refIds.
+func targets(qs ...*prometheus.DataqueryBuilder) []cog.Builder[variants.Dataquery] {
+	out := make([]cog.Builder[variants.Dataquery], len(qs))
+	for i, q := range qs {
+		out[i] = q.RefId(string(rune('A' + i)))
+	}
+	return out
+}
+
+func thresholds(steps ...dashboard.Threshold) *dashboard.ThresholdsConfigBuilder {
+	return dashboard.NewThresholdsConfigBuilder().Mode(dashboard.ThresholdsModeAbsolute).Steps(steps)
+}
+
+func step(value *float64, color string) dashboard.Threshold {
+	return dashboard.Threshold{Value: value, Color: color}
+}
+
+func tableLegend() *common.VizLegendOptionsBuilder {
+	return common.NewVizLegendOptionsBuilder().
+		DisplayMode(common.LegendDisplayModeTable).
+		Placement(common.LegendPlacementBottom).
+		ShowLegend(true).
+		Calcs([]string{"max", "lastNotNull"}).
+		SortBy("Max").
+		SortDesc(true)
+}
+
+// sortedKeys keeps generated output deterministic.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,355 @@
+package dashboards
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/prometheus/promql/parser"
+	"sigs.k8s.io/yaml"
+
+	"github.com/breakwater/breakwater/internal/testenv"
+)
+
+// knownMetrics is the one list of metric names a dashboard may query, with
+// who produces them: breakwater (design.md), its embedded cAdvisor, and
+// Prometheus itself for the scrape and alert series. Recording rules come
+// from rules/breakwater.rules.yml (see recordingRules).
+var knownMetrics = map[string]string{
+	"breakwater_syscalls_denied_total":             "breakwater",
+	"breakwater_namespace_operations_total":        "breakwater",
+	"breakwater_mount_operations_total":            "breakwater",
+	"breakwater_capability_checks_total":           "breakwater",
+	"breakwater_container_capabilities":            "breakwater",
+	"breakwater_escape_attempts_total":             "breakwater",
+	"breakwater_container_restarts_total":          "breakwater",
+	"breakwater_build_info":                        "breakwater",
+	"breakwater_bpf_program_attached":              "breakwater",
+	"breakwater_bpf_events_lost_total":             "breakwater",
+	"breakwater_tracked_containers":                "breakwater",
+	"breakwater_series_expired_total":              "breakwater",
+	"breakwater_scrape_collector_duration_seconds": "breakwater",
+	"breakwater_scrape_collector_success":          "breakwater",
+	"breakwater_alertmanager_notifications_total":  "breakwater",
+	"container_memory_working_set_bytes":           "cAdvisor",
+	"container_spec_memory_limit_bytes":            "cAdvisor",
+	"container_cpu_usage_seconds_total":            "cAdvisor",
+	"container_cpu_cfs_throttled_periods_total":    "cAdvisor",
+	"container_cpu_cfs_periods_total":              "cAdvisor",
+	"container_start_time_seconds":                 "cAdvisor",
+	"container_oom_events_total":                   "cAdvisor",
+	"container_memory_rss":                         "cAdvisor",
+	"machine_memory_bytes":                         "cAdvisor",
+	"machine_cpu_cores":                            "cAdvisor",
+	"up":                                           "Prometheus",
+	"scrape_duration_seconds":                      "Prometheus",
+	"ALERTS":                                       "Prometheus",
+}
+
+// fixedRecordingRules are the names design agreed with the rules engineer;
+// they stand in until rules/breakwater.rules.yml exists.
+var fixedRecordingRules = []string{
+	"breakwater:container_cpu_usage_seconds:rate5m",
+	"breakwater:container_cpu_usage_seconds:rate5m_avg_1h",
+	"breakwater:container_syscalls_denied:rate5m",
+	"breakwater:container_syscalls_denied:rate5m_avg_1h",
+	"breakwater:container_memory_working_set:ratio_limit",
+}
+
+const rulesFile = "rules/breakwater.rules.yml"
+
+type ruleFile struct {
+	Groups []struct {
+		Rules []struct {
+			Record string `json:"record"`
+			Alert  string `json:"alert"`
+		} `json:"rules"`
+	} `json:"groups"`
+}
+
+// readRules returns the recording and alerting rule names of the rules file,
+// and false while that file does not exist yet.
+func readRules(t *testing.T) (records, alerts []string, ok bool) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), rulesFile))
+	if os.IsNotExist(err) {
+		return nil, nil, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rf ruleFile
+	if err := yaml.Unmarshal(b, &rf); err != nil {
+		t.Fatalf("%s: %v", rulesFile, err)
+	}
+	for _, g := range rf.Groups {
+		for _, r := range g.Rules {
+			if r.Record != "" {
+				records = append(records, r.Record)
+			}
+			if r.Alert != "" {
+				alerts = append(alerts, r.Alert)
+			}
+		}
+	}
+	return records, alerts, true
+}
+
+func recordingRules(t *testing.T) []string {
+	records, _, ok := readRules(t)
+	if !ok {
+		t.Logf("%s not there yet: checking recording rules against the fixed list", rulesFile)
+		return fixedRecordingRules
+	}
+	return records
+}
+
+// sentinelRate stands in for $__rate_interval so that the check below can
+// tell it apart from a hard-coded range.
+const sentinelRate = "7m13s"
+
+var uids = []string{SecurityUID, ResourcesUID, HealthUID}
+
+func TestGeneratedFilesUpToDate(t *testing.T) {
+	files, err := Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := testenv.RepoRoot(t)
+	for _, p := range Paths(files) {
+		got, err := os.ReadFile(filepath.Join(root, p))
+		if err != nil {
+			t.Errorf("%s: %v (run `make dashboards` and commit)", p, err)
+			continue
+		}
+		if !bytes.Equal(got, files[p]) {
+			t.Errorf("%s differs from the generator's output: run `make dashboards` and commit", p)
+		}
+	}
+	// A dashboard dropped from the generator must not linger as JSON.
+	committed, _ := filepath.Glob(filepath.Join(root, "dashboards", "*.json"))
+	for _, c := range committed {
+		rel := "dashboards/" + filepath.Base(c)
+		if _, ok := files[rel]; !ok {
+			t.Errorf("%s is not produced by the generator: delete it or add it to Definitions", rel)
+		}
+	}
+}
+
+// TestQueriesUseKnownMetrics parses every panel and variable query with the
+// Prometheus parser and fails on metrics nobody produces and on ranges that
+// are not $__rate_interval.
+func TestQueriesUseKnownMetrics(t *testing.T) {
+	known := map[string]string{}
+	for k, v := range knownMetrics {
+		known[k] = v
+	}
+	for _, r := range recordingRules(t) {
+		known[r] = "recording rule"
+	}
+	p := parser.NewParser(parser.Options{})
+	used := map[string]bool{}
+	for _, uid := range uids {
+		qs, err := AllQueries(uid, Vars{Job: "breakwater", Instance: "node-1:9760", Container: "web", RateInterval: sentinelRate})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(qs) < 5 {
+			t.Fatalf("%s: only %d queries", uid, len(qs))
+		}
+		for _, q := range qs {
+			expr, err := p.ParseExpr(q.Expr)
+			if err != nil {
+				t.Errorf("%s: %q does not parse: %v", q, q.Expr, err)
+				continue
+			}
+			if q.Variable != "" {
+				if _, ok := expr.(*parser.VectorSelector); !ok {
+					t.Errorf("%s: label_values() needs a series selector, got %q", q, q.Expr)
+				}
+			}
+			parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+				switch n := n.(type) {
+				case *parser.VectorSelector:
+					name := metricName(n)
+					if name == "" {
+						t.Errorf("%s: selector %s has no fixed metric name", q, n)
+					} else if _, ok := known[name]; !ok {
+						t.Errorf("%s: metric %q is produced by neither breakwater, cAdvisor, Prometheus nor the recording rules", q, name)
+					}
+					used[name] = true
+				case *parser.MatrixSelector:
+					if got := n.Range.String(); got != sentinelRate {
+						t.Errorf("%s: range [%s] in %q: use [$__rate_interval]", q, got, q.Raw)
+					}
+				case *parser.SubqueryExpr:
+					t.Errorf("%s: subquery in %q: use a recording rule", q, q.Raw)
+				}
+				return nil
+			})
+		}
+	}
+	// The issue asks for these on the dashboards; losing one is a regression.
+	for _, m := range []string{
+		"breakwater_escape_attempts_total", "breakwater_syscalls_denied_total", "breakwater_capability_checks_total",
+		"breakwater_namespace_operations_total", "breakwater_mount_operations_total", "breakwater_container_capabilities", "ALERTS",
+		"container_memory_working_set_bytes", "container_spec_memory_limit_bytes", "breakwater:container_cpu_usage_seconds:rate5m_avg_1h",
+		"breakwater_container_restarts_total", "container_oom_events_total", "container_cpu_cfs_throttled_periods_total",
+		"breakwater_bpf_program_attached", "breakwater_bpf_events_lost_total", "breakwater_tracked_containers",
+		"breakwater_scrape_collector_duration_seconds", "breakwater_alertmanager_notifications_total",
+	} {
+		if !used[m] {
+			t.Errorf("no dashboard shows %s", m)
+		}
+	}
+}
+
+func metricName(vs *parser.VectorSelector) string {
+	if vs.Name != "" {
+		return vs.Name
+	}
+	for _, m := range vs.LabelMatchers {
+		if m.Name == "__name__" && m.Type.String() == "=" {
+			return m.Value
+		}
+	}
+	return ""
+}
+
+// TestAlertPanelsCoverRules fails when the rules file defines an alert the
+// firing-alerts panels would not show.
+func TestAlertPanelsCoverRules(t *testing.T) {
+	_, alerts, ok := readRules(t)
+	if !ok {
+		t.Skipf("%s not there yet", rulesFile)
+	}
+	re := regexp.MustCompile(`^(?:` + AlertNames + `)$`)
+	if len(alerts) == 0 {
+		t.Fatalf("%s defines no alerts", rulesFile)
+	}
+	for _, a := range alerts {
+		if !re.MatchString(a) {
+			t.Errorf("alert %s does not match the firing-alerts selector %q", a, AlertNames)
+		}
+	}
+}
+
+// dashboardJSON is what the convention checks read from the committed JSON.
+type dashboardJSON struct {
+	UID        string   `json:"uid"`
+	Title      string   `json:"title"`
+	Tags       []string `json:"tags"`
+	Templating struct {
+		List []struct {
+			Name       string          `json:"name"`
+			Type       string          `json:"type"`
+			Query      json.RawMessage `json:"query"`
+			Datasource *struct {
+				UID string `json:"uid"`
+			} `json:"datasource"`
+		} `json:"list"`
+	} `json:"templating"`
+	Panels []panelJSON `json:"panels"`
+}
+
+func TestConventions(t *testing.T) {
+	for _, d := range Definitions() {
+		t.Run(d.UID, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "dashboards", d.File))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var db dashboardJSON
+			if err := json.Unmarshal(raw, &db); err != nil {
+				t.Fatal(err)
+			}
+			if db.UID != d.UID || db.Title != d.Title {
+				t.Errorf("uid/title = %q/%q, want %q/%q", db.UID, db.Title, d.UID, d.Title)
+			}
+			if !slices.Contains(db.Tags, "breakwater") {
+				t.Errorf("tags %v lack breakwater", db.Tags)
+			}
+			vars := map[string]string{}
+			for _, v := range db.Templating.List {
+				vars[v.Name] = v.Type
+				if v.Type == "datasource" && string(v.Query) != `"prometheus"` {
+					t.Errorf("datasource variable %s selects %s, want prometheus", v.Name, v.Query)
+				}
+				if v.Type == "query" && (v.Datasource == nil || v.Datasource.UID != "${datasource}") {
+					t.Errorf("variable %s does not query ${datasource}", v.Name)
+				}
+			}
+			want := map[string]string{"datasource": "datasource", "job": "query", "instance": "query"}
+			if d.UID != HealthUID {
+				want["container"] = "query"
+			}
+			for name, typ := range want {
+				if vars[name] != typ {
+					t.Errorf("variable %s: type %q, want %q", name, vars[name], typ)
+				}
+			}
+			var walk func([]panelJSON)
+			panels := 0
+			walk = func(ps []panelJSON) {
+				for _, p := range ps {
+					walk(p.Panels)
+					if p.Type == "row" {
+						continue
+					}
+					panels++
+					if p.FieldConfig.Defaults.Unit == "" {
+						t.Errorf("panel %q has no unit", p.Title)
+					}
+					if p.Datasource == nil || p.Datasource.UID != "${datasource}" {
+						t.Errorf("panel %q does not use ${datasource}", p.Title)
+					}
+					if len(p.Targets) == 0 {
+						t.Errorf("panel %q has no query", p.Title)
+					}
+					for _, tg := range p.Targets {
+						if tg.Datasource == nil || tg.Datasource.UID != "${datasource}" {
+							t.Errorf("panel %q query %s does not use ${datasource}", p.Title, tg.RefID)
+						}
+						if strings.Contains(tg.Expr, "rate(") && !strings.Contains(tg.Expr, "$__rate_interval") {
+							t.Errorf("panel %q: rate without $__rate_interval: %s", p.Title, tg.Expr)
+						}
+					}
+				}
+			}
+			walk(db.Panels)
+			if panels < 5 {
+				t.Errorf("only %d panels", panels)
+			}
+		})
+	}
+}
+
+func TestSubstitute(t *testing.T) {
+	v := Vars{Job: "breakwater", Instance: "n1:9760", RateInterval: "2m"}
+	for _, tc := range []struct {
+		in, want, err string
+	}{
+		{in: `rate(x{instance=~"$instance"}[$__rate_interval])`, want: `rate(x{instance=~"n1:9760"}[2m])`},
+		{in: `x{job=~"${job}", name=~"${container:regex}"}`, want: `x{job=~"breakwater", name=~".*"}`},
+		{in: `x{a="$nope"}`, err: "unknown Grafana variable(s) nope"},
+	} {
+		got, err := Substitute(tc.in, v)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("Substitute(%q) error = %v, want %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("Substitute(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	if _, err := Queries("nope", v); err == nil {
+		t.Error("Queries of an unknown uid did not fail")
+	}
+}

@@ -1,0 +1,39 @@
+// Command generate writes breakwater's dashboards and Grafana provisioning
+// files; `make dashboards` runs it from the repository root.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/breakwater/breakwater/dashboards"
+)
+
+func main() {
+	root := flag.String("root", ".", "repository root to write into")
+	flag.Parse()
+	if err := run(*root); err != nil {
+		fmt.Fprintln(os.Stderr, "dashboards/generate:", err)
+		os.Exit(1)
+	}
+}
+
+func run(root string) error {
+	files, err := dashboards.Files()
+	if err != nil {
+		return err
+	}
+	for _, p := range dashboards.Paths(files) {
+		full := filepath.Join(root, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(full, files[p], 0o644); err != nil {
+			return err
+		}
+		fmt.Println("wrote", p)
+	}
+	return nil
+}

@@ -1,0 +1,49 @@
+package dashboards
+
+import (
+	"github.com/grafana/grafana-foundation-sdk/go/cog"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+)
+
+func health() *dashboard.DashboardBuilder {
+	failedRe, failedColor := severityColors("(fail|error)")
+	return newDashboard(HealthUID, "breakwater / Health",
+		"Is breakwater able to see? Probes attached, events lost, tracked containers, scrape cost per collector and Alertmanager pushes.", false).
+		WithRow(dashboard.NewRowBuilder("Overview")).
+		WithPanel(singleStat("Exporters up", "Selected breakwater targets Prometheus scrapes successfully.", unitShort, 0,
+			query(`sum(up{`+nodeSel+`})`, "up")).
+			Thresholds(thresholds(step(nil, "red"), step(cog.ToPtr(1.0), "green")))).
+		WithPanel(singleStat("Probes attached", "BPF programs attached across the selected nodes.", unitShort, 0,
+			query(`sum(breakwater_bpf_program_attached{`+nodeSel+`})`, "attached")).
+			Thresholds(thresholds(step(nil, "red"), step(cog.ToPtr(1.0), "green")))).
+		WithPanel(singleStat("Tracked containers", "Containers breakwater currently attributes events to.", unitShort, 1e9,
+			query(`sum(breakwater_tracked_containers{`+nodeSel+`})`, "containers")).
+			ColorMode("value")).
+		WithPanel(singleStat("Events lost", "Peak rate of kernel events breakwater dropped; counters undercount while this is above zero.", unitCountPerS, 0.0001,
+			query(`sum(rate(breakwater_bpf_events_lost_total{`+nodeSel+`}[$__rate_interval]))`, "lost")).
+			ReduceOptions(maxReduce())).
+		WithPanel(instantTable("Build", "Version of each breakwater exporter.", unitShort,
+			tableQuery(`max by (instance, version, revision, goversion) (breakwater_build_info{`+nodeSel+`})`))).
+		WithRow(dashboard.NewRowBuilder("Probes and events")).
+		WithPanel(timeSeries("Probes attached by program", "1 while a BPF program is attached to its hook; a drop to 0 makes breakwater blind to what that hook sees (BreakwaterProbeDetached).", unitShort,
+			query(`max by (instance, program, hook) (breakwater_bpf_program_attached{`+nodeSel+`})`, "{{program}} on {{hook}} ({{instance}})")).
+			Max(1)).
+		WithPanel(timeSeries("Events lost", "Kernel events dropped per second, by reason (BreakwaterEventsLost).", unitCountPerS,
+			query(`sum by (instance, reason) (rate(breakwater_bpf_events_lost_total{`+nodeSel+`}[$__rate_interval]))`, "{{reason}} ({{instance}})"))).
+		WithPanel(timeSeries("Tracked containers", "Containers with live identity; capped by --collector.security.max-containers.", unitShort,
+			query(`max by (instance) (breakwater_tracked_containers{`+nodeSel+`})`, "{{instance}}"))).
+		WithPanel(timeSeries("Series expired", "Per-container series dropped per second after their container exited.", unitOpsPerSec,
+			query(`sum by (instance) (rate(breakwater_series_expired_total{`+nodeSel+`}[$__rate_interval]))`, "{{instance}}"))).
+		WithRow(dashboard.NewRowBuilder("Scrapes")).
+		WithPanel(timeSeries("Scrape duration per collector", "Time each collector took in the last scrape.", unitSeconds,
+			query(`max by (instance, collector) (breakwater_scrape_collector_duration_seconds{`+nodeSel+`})`, "{{collector}} ({{instance}})"))).
+		WithPanel(timeSeries("Collector success", "1 when the collector's last scrape succeeded; a failing collector never takes the others down.", unitShort,
+			query(`min by (instance, collector) (breakwater_scrape_collector_success{`+nodeSel+`})`, "{{collector}} ({{instance}})")).
+			Max(1)).
+		WithPanel(timeSeries("Prometheus scrape duration", "Whole scrape as Prometheus measured it.", unitSeconds,
+			query(`max by (instance) (scrape_duration_seconds{`+nodeSel+`})`, "{{instance}}"))).
+		WithRow(dashboard.NewRowBuilder("Alertmanager")).
+		WithPanel(timeSeries("Alertmanager pushes by result", "Escape alerts pushed straight to Alertmanager per second, by result.", unitReqPerSec,
+			query(`sum by (instance, result) (rate(breakwater_alertmanager_notifications_total{`+nodeSel+`}[$__rate_interval]))`, "{{result}} ({{instance}})")).
+			OverrideByRegexp(failedRe, failedColor))
+}
