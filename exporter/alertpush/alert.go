@@ -1,0 +1,134 @@
+package alertpush
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/breakwater/breakwater/exporter/escape"
+	"github.com/breakwater/breakwater/exporter/identity"
+)
+
+// Alert names of the contract; the rule pack fires the same names.
+const (
+	AlertAttempt   = "ContainerEscapeAttempt"
+	AlertSucceeded = "ContainerEscapeSucceeded"
+)
+
+// RunbookBase is where runbook_url points, one page per alert name, as in
+// the rule pack.
+const RunbookBase = "https://github.com/breakwater/breakwater/blob/main/docs/runbooks/"
+
+// AttemptsAnnotation counts the attempts one pushed alert folds.
+const AttemptsAnnotation = "attempts"
+
+// alertNames returns the alerts one event raises: every attempt is an
+// attempt, and one the kernel allowed is also a success.
+func alertNames(e escape.Event) []string {
+	if e.Result == escape.Allowed {
+		return []string{AlertAttempt, AlertSucceeded}
+	}
+	return []string{AlertAttempt}
+}
+
+// alertLabels is the label set of the alert named name for e. It equals
+// the labels the rule alert carries, so Alertmanager deduplicates the two:
+// empty values are left out as Prometheus drops empty labels, and external
+// labels never override the alert's own.
+func alertLabels(name string, e escape.Event, external map[string]string) map[string]string {
+	l := map[string]string{
+		"alertname": name,
+		"severity":  "critical",
+		"technique": e.Technique,
+	}
+	for i, v := range e.Identity.LabelValues() {
+		l[identity.LabelNames[i]] = v
+	}
+	for k, v := range external {
+		if _, ok := l[k]; !ok {
+			l[k] = v
+		}
+	}
+	for k, v := range l {
+		if v == "" {
+			delete(l, k)
+		}
+	}
+	return l
+}
+
+// labelsKey is a label set's identity, as Alertmanager's fingerprint is.
+func labelsKey(l map[string]string) string {
+	keys := make([]string, 0, len(l))
+	for k := range l {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(k)
+		b.WriteByte(0)
+		b.WriteString(l[k])
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+// who names a container for a human: name, image and pod when known.
+func who(id identity.Identity) string {
+	name := id.Name
+	if name == "" {
+		name = id.ContainerID
+		if len(name) > 12 {
+			name = name[:12]
+		}
+	}
+	if name == "" {
+		name = "(unknown)"
+	}
+	var extra []string
+	if id.Image != "" {
+		extra = append(extra, "image "+id.Image)
+	}
+	if id.Pod != "" {
+		extra = append(extra, "pod "+id.Namespace+"/"+id.Pod)
+	}
+	if len(extra) == 0 {
+		return "container " + name
+	}
+	return "container " + name + " (" + strings.Join(extra, ", ") + ")"
+}
+
+// annotations describe the latest attempt of a fold and count the fold.
+func annotations(name string, e escape.Event, count int, first time.Time) map[string]string {
+	w := who(e.Identity)
+	var summary string
+	if name == AlertSucceeded {
+		summary = fmt.Sprintf("A %s escape from %s succeeded", e.Technique, w)
+	} else {
+		summary = fmt.Sprintf("Escape attempt (%s) from %s", e.Technique, w)
+	}
+
+	call := e.Syscall
+	if e.Detail != "" {
+		call += " on " + e.Detail
+	}
+	outcome := "the kernel allowed it"
+	if e.Result != escape.Allowed {
+		outcome = "it was blocked"
+		if e.Errno != "" {
+			outcome += " with " + e.Errno
+		}
+	}
+	desc := fmt.Sprintf("Process %s (pid %d) in %s called %s, a %s escape technique, and %s. %d attempt(s) of this kind since %s.",
+		strconv.Quote(e.Comm), e.PID, w, call, e.Technique, outcome, count, first.UTC().Format(time.RFC3339))
+
+	return map[string]string{
+		"summary":          summary,
+		"description":      desc,
+		"runbook_url":      RunbookBase + name + ".md",
+		AttemptsAnnotation: strconv.Itoa(count),
+	}
+}

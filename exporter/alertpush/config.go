@@ -1,0 +1,61 @@
+package alertpush
+
+import (
+	"net/url"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+)
+
+// Config is the pusher's configuration, filled by AddFlags.
+type Config struct {
+	URLs           []*url.URL
+	Timeout        time.Duration
+	HTTPConfigFile string
+	QueueCapacity  int
+	FoldWindow     time.Duration
+	ResolveTimeout time.Duration
+	ResendDelay    time.Duration
+	ExternalLabels map[string]string
+
+	// Retry backoff after a failed delivery, doubling from MinBackoff up to
+	// MaxBackoff. Not flags: operators tune timeouts, tests shorten these.
+	MinBackoff time.Duration
+	MaxBackoff time.Duration
+}
+
+// Enabled reports whether any Alertmanager is configured.
+func (c *Config) Enabled() bool { return c != nil && len(c.URLs) > 0 }
+
+// AddFlags registers the --alertmanager.* flags on app.
+func AddFlags(app *kingpin.Application) *Config {
+	c := &Config{
+		ExternalLabels: map[string]string{},
+		MinBackoff:     100 * time.Millisecond,
+		MaxBackoff:     10 * time.Second,
+	}
+	app.Flag("alertmanager.url",
+		"Alertmanager to push escape alerts to, e.g. http://alertmanager:9093 (repeatable: every Alertmanager of an HA cluster gets every alert). Without it nothing is pushed.").
+		URLListVar(&c.URLs)
+	app.Flag("alertmanager.timeout", "Timeout of one push to an Alertmanager.").
+		Default("10s").DurationVar(&c.Timeout)
+	app.Flag("alertmanager.config.file",
+		"Optional HTTP client configuration (TLS, basic auth, bearer token, proxy) for the Alertmanager API, in the Prometheus http_config format.").
+		PlaceHolder("FILE").StringVar(&c.HTTPConfigFile)
+	app.Flag("alertmanager.queue-capacity",
+		"Alerts waiting per Alertmanager (and events waiting to be folded); what does not fit is dropped and counted.").
+		Default("10000").IntVar(&c.QueueCapacity)
+	app.Flag("alertmanager.fold-window",
+		"Attempts of one container and technique closer than this fold into one alert whose attempts annotation counts them; the folded alert is re-sent at most once per window.").
+		Default("30s").DurationVar(&c.FoldWindow)
+	app.Flag("alertmanager.resolve-timeout",
+		"A pushed alert ends this long after the last attempt it folds, so it resolves by itself.").
+		Default("5m").DurationVar(&c.ResolveTimeout)
+	app.Flag("alertmanager.resend-delay",
+		"Active alerts are re-sent this often, so an Alertmanager that restarted (it keeps no alerts on disk) learns them again.").
+		Default("1m").DurationVar(&c.ResendDelay)
+	app.Flag("alertmanager.external-label",
+		"Label added to every pushed alert, e.g. job=breakwater or instance=node1:9760, so pushed alerts carry the labels of the rule alerts (repeatable).").
+		PlaceHolder("NAME=VALUE").StringMapVar(&c.ExternalLabels)
+	return c
+}

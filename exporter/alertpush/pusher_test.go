@@ -1,0 +1,271 @@
+package alertpush
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	clientruntime "github.com/go-openapi/runtime/client"
+	"github.com/go-openapi/strfmt"
+	amclient "github.com/prometheus/alertmanager/api/v2/client"
+	amalert "github.com/prometheus/alertmanager/api/v2/client/alert"
+	"github.com/prometheus/alertmanager/api/v2/models"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/breakwater/breakwater/exporter/escape"
+	"github.com/breakwater/breakwater/exporter/identity"
+)
+
+// containerEvent is an attempt by the i-th of many test containers.
+func containerEvent(i int, technique, result string) escape.Event {
+	return escape.Event{
+		Time: time.Now(),
+		Identity: identity.Identity{
+			ContainerID: fmt.Sprintf("%064x", 0xb0000+i),
+			Name:        fmt.Sprintf("bw-am-%d", i),
+			Image:       "breakwater-test/busybox:latest",
+		},
+		Technique: technique, Result: result,
+		Syscall: "mount", Errno: "EPERM", Comm: "sh", PID: uint32(1000 + i), Detail: "/host",
+	}
+}
+
+// amAlerts returns the alerts an Alertmanager holds, by label set.
+func amAlerts(t *testing.T, u *url.URL) map[string]*models.GettableAlert {
+	t.Helper()
+	api := amclient.New(clientruntime.New(u.Host, "/api/v2", []string{"http"}), strfmt.Default)
+	ok, err := api.Alert.GetAlerts(amalert.NewGetAlertsParamsWithTimeout(5 * time.Second))
+	if err != nil {
+		t.Fatalf("GET alerts: %v", err)
+	}
+	out := map[string]*models.GettableAlert{}
+	for _, a := range ok.Payload {
+		out[labelsKey(a.Labels)] = a
+	}
+	return out
+}
+
+func TestPushedAlertArrivesWithContainerLabels(t *testing.T) {
+	hook := newWebhook(t)
+	am := newAlertmanager(t, hook.srv.URL+"/am")
+	p := startPusher(t, testConfig(am.url()))
+
+	e := containerEvent(1, "runtime_socket", escape.Allowed)
+	e.Identity.Namespace, e.Identity.Pod, e.Identity.Container = "shop", "api-0", "app"
+	p.Push(e)
+
+	want := map[string]map[string]string{}
+	for _, name := range []string{AlertAttempt, AlertSucceeded} {
+		l := map[string]string{
+			"alertname": name, "severity": "critical", "technique": "runtime_socket",
+			"container_id": e.Identity.ContainerID, "name": "bw-am-1", "image": "breakwater-test/busybox:latest",
+			"namespace": "shop", "pod": "api-0", "container": "app",
+			"job": "breakwater", "instance": "node1:9760",
+		}
+		want[labelsKey(l)] = l
+	}
+	eventually(t, 20*time.Second, "both alerts at the webhook", func() bool { return len(hook.firing("/am")) == 2 })
+	for k, a := range hook.firing("/am") {
+		if !reflect.DeepEqual(a.Labels, want[k]) {
+			t.Errorf("webhook labels %v, want one of %v", a.Labels, want)
+		}
+		if a.Annotations["attempts"] != "1" || a.Annotations["runbook_url"] != RunbookBase+a.Labels["alertname"]+".md" || a.Annotations["summary"] == "" {
+			t.Errorf("annotations %v", a.Annotations)
+		}
+		if !a.StartsAt.Equal(e.Time.Truncate(time.Millisecond)) && a.StartsAt.Sub(e.Time).Abs() > time.Millisecond {
+			t.Errorf("startsAt %s, want the attempt's time %s", a.StartsAt, e.Time)
+		}
+	}
+	if got := p.count(ResultSent); got != 2 {
+		t.Errorf("sent = %v, want 2", got)
+	}
+	if got := p.latencyCount(); got != 2 {
+		t.Errorf("latency samples = %d, want 2", got)
+	}
+	if err := testutil.CollectAndCompare(p, strings.NewReader(`
+# HELP breakwater_alertmanager_notifications_total Escape alerts pushed to Alertmanager, per Alertmanager and alert, by result: sent (accepted), failed (a delivery attempt failed and is retried), dropped (queue overflow, rejected, or ended before delivery), folded (an attempt counted into an alert already sent).
+# TYPE breakwater_alertmanager_notifications_total counter
+breakwater_alertmanager_notifications_total{result="dropped"} 0
+breakwater_alertmanager_notifications_total{result="failed"} 0
+breakwater_alertmanager_notifications_total{result="folded"} 0
+breakwater_alertmanager_notifications_total{result="sent"} 2
+`), "breakwater_alertmanager_notifications_total"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestEveryAlertmanagerGetsEveryAlert(t *testing.T) {
+	hook := newWebhook(t)
+	am0 := newAlertmanager(t, hook.srv.URL+"/am0")
+	am1 := newAlertmanager(t, hook.srv.URL+"/am1")
+	p := startPusher(t, testConfig(am0.url(), am1.url()))
+
+	const n = 20
+	for i := range n {
+		p.Push(containerEvent(i, "mount", escape.Blocked))
+	}
+	for _, path := range []string{"/am0", "/am1"} {
+		eventually(t, 30*time.Second, path+" notified of every alert", func() bool { return len(hook.firing(path)) == n })
+	}
+	if got := p.count(ResultSent); got != 2*n {
+		t.Errorf("sent = %v, want %d (every alert to both)", got, 2*n)
+	}
+}
+
+func TestAlertmanagerRestartDuringBurst(t *testing.T) {
+	hook := newWebhook(t)
+	am := newAlertmanager(t, hook.srv.URL+"/am")
+	p := startPusher(t, testConfig(am.url()))
+
+	// The burst runs across a crash and a restart of the only Alertmanager.
+	const n = 60
+	for i := range n {
+		switch i {
+		case 20:
+			am.kill()
+		case 50:
+			am.start()
+		}
+		p.Push(containerEvent(i, "namespace", escape.Blocked))
+		time.Sleep(20 * time.Millisecond)
+	}
+	eventually(t, 40*time.Second, "every alert of the burst notified", func() bool { return len(hook.firing("/am")) == n })
+	if p.count(ResultFailed) == 0 {
+		t.Error("no failed delivery counted while Alertmanager was down")
+	}
+	if got := p.count(ResultDropped); got != 0 {
+		t.Errorf("dropped = %v within the queue bound, want 0", got)
+	}
+}
+
+func TestDeadAlertmanager(t *testing.T) {
+	hook := newWebhook(t)
+	am := newAlertmanager(t, hook.srv.URL+"/am")
+	am.stop() // keeps the address, nothing listens on it
+	p := startPusher(t, testConfig(am.url()))
+
+	p.Push(containerEvent(1, "ptrace", escape.Blocked))
+	// Backoff 50ms doubling to 400ms: several retries within 2s, all failing.
+	eventually(t, 10*time.Second, "retries to fail", func() bool { return p.count(ResultFailed) >= 4 })
+	if got := p.count(ResultSent); got != 0 {
+		t.Fatalf("sent = %v to a dead Alertmanager", got)
+	}
+	// The pushed event waits in the queue; the Alertmanager coming up gets it.
+	am.start()
+	eventually(t, 20*time.Second, "the alert once Alertmanager is back", func() bool { return len(hook.firing("/am")) == 1 })
+}
+
+func TestQueueOverflowCountsDropped(t *testing.T) {
+	dead := &url.URL{Scheme: "http", Host: freeAddr(t)}
+
+	t.Run("events while the pusher is not running", func(t *testing.T) {
+		cfg := testConfig(dead)
+		cfg.QueueCapacity = 5
+		p, err := New(slog.New(slog.DiscardHandler), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() {
+			for i := range 8 {
+				p.Push(containerEvent(i, "mount", escape.Blocked))
+			}
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Push blocked on a full queue")
+		}
+		if got := p.count(ResultDropped); got != 3 {
+			t.Errorf("dropped = %v, want 3", got)
+		}
+	})
+
+	t.Run("alerts waiting for a dead Alertmanager", func(t *testing.T) {
+		cfg := testConfig(dead)
+		cfg.QueueCapacity = 5
+		p := startPusher(t, cfg)
+		for i := range 8 {
+			p.Push(containerEvent(i, "mount", escape.Blocked))
+			time.Sleep(10 * time.Millisecond)
+		}
+		eventually(t, 10*time.Second, "3 alerts dropped", func() bool { return p.count(ResultDropped) == 3 })
+		eventually(t, 10*time.Second, "failed retries", func() bool { return p.count(ResultFailed) > 0 })
+	})
+}
+
+func TestFolding(t *testing.T) {
+	hook := newWebhook(t)
+	am := newAlertmanager(t, hook.srv.URL+"/am")
+	cfg := testConfig(am.url())
+	cfg.FoldWindow = time.Second
+	p := startPusher(t, cfg)
+
+	// Ten blocked mounts 50ms apart fold into one attempt alert; the last
+	// one, allowed, also opens the success alert. A ptrace attempt of the
+	// same container is an alert of its own.
+	start := time.Now().Add(-time.Second).Truncate(time.Millisecond)
+	var last time.Time
+	for i := range 10 {
+		e := containerEvent(1, "mount", escape.Blocked)
+		e.Time = start.Add(time.Duration(i) * 50 * time.Millisecond)
+		if i == 9 {
+			e.Result, e.Errno = escape.Allowed, ""
+		}
+		last = e.Time
+		p.Push(e)
+	}
+	p.Push(containerEvent(1, "ptrace", escape.Blocked))
+
+	eventually(t, 10*time.Second, "9 folded", func() bool { return p.count(ResultFolded) == 9 })
+	key := func(name, technique string) string {
+		return labelsKey(alertLabels(name, containerEvent(1, technique, escape.Blocked), cfg.ExternalLabels))
+	}
+	// The count reaches Alertmanager with the re-send a fold window later.
+	eventually(t, 20*time.Second, "attempts=10 in Alertmanager", func() bool {
+		a := amAlerts(t, am.url())[key(AlertAttempt, "mount")]
+		return a != nil && a.Annotations[AttemptsAnnotation] == "10"
+	})
+	alerts := amAlerts(t, am.url())
+	for _, tc := range []struct {
+		key      string
+		attempts int
+		startsAt time.Time
+		endsAt   time.Time
+	}{
+		{key(AlertAttempt, "mount"), 10, start, last.Add(cfg.ResolveTimeout)},
+		{key(AlertSucceeded, "mount"), 1, last, last.Add(cfg.ResolveTimeout)},
+		{key(AlertAttempt, "ptrace"), 1, time.Time{}, time.Time{}},
+	} {
+		a := alerts[tc.key]
+		if a == nil {
+			t.Errorf("alert %q missing from Alertmanager", tc.key)
+			continue
+		}
+		if got := a.Annotations[AttemptsAnnotation]; got != strconv.Itoa(tc.attempts) {
+			t.Errorf("%s{technique=%s} attempts = %s, want %d", a.Labels["alertname"], a.Labels["technique"], got, tc.attempts)
+		}
+		if !tc.startsAt.IsZero() && !time.Time(*a.StartsAt).Equal(tc.startsAt) {
+			t.Errorf("%s startsAt %s, want %s", a.Labels["alertname"], time.Time(*a.StartsAt), tc.startsAt)
+		}
+		if !tc.endsAt.IsZero() && !time.Time(*a.EndsAt).Equal(tc.endsAt) {
+			t.Errorf("%s endsAt %s, want %s", a.Labels["alertname"], time.Time(*a.EndsAt), tc.endsAt)
+		}
+	}
+
+	// An attempt after the fold window starts a new fold, sent at once.
+	sent := p.count(ResultSent)
+	e := containerEvent(1, "mount", escape.Blocked)
+	e.Time = last.Add(cfg.FoldWindow + time.Millisecond)
+	p.Push(e)
+	eventually(t, 10*time.Second, "the new fold sent", func() bool { return p.count(ResultSent) > sent })
+	if got := p.count(ResultFolded); got != 9 {
+		t.Errorf("folded = %v after the window, want still 9", got)
+	}
+}
