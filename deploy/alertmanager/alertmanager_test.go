@@ -1,0 +1,187 @@
+// Package alertmanager tests the Alertmanager configuration breakwater
+// ships, with the pinned amtool and a real Alertmanager.
+package alertmanager
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	clientruntime "github.com/go-openapi/runtime/client"
+	"github.com/go-openapi/strfmt"
+	amclient "github.com/prometheus/alertmanager/api/v2/client"
+	amalert "github.com/prometheus/alertmanager/api/v2/client/alert"
+	"github.com/prometheus/alertmanager/api/v2/models"
+	"sigs.k8s.io/yaml"
+
+	"github.com/breakwater/breakwater/exporter/alertpush"
+	"github.com/breakwater/breakwater/exporter/alertpush/amtest"
+	"github.com/breakwater/breakwater/exporter/escape"
+	"github.com/breakwater/breakwater/exporter/identity"
+	"github.com/breakwater/breakwater/internal/testenv"
+)
+
+func TestCheckConfig(t *testing.T) {
+	out, err := exec.Command(testenv.Tool(t, "amtool"), "check-config", "alertmanager.yml").CombinedOutput()
+	if err != nil {
+		t.Fatalf("amtool check-config: %v\n%s", err, out)
+	}
+	for _, want := range []string{"SUCCESS", "3 inhibit rules", "4 receivers", "1 templates"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("amtool check-config output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestRoutes(t *testing.T) {
+	amtool := testenv.Tool(t, "amtool")
+	for _, tc := range []struct {
+		labels    []string
+		receivers string
+	}{
+		{[]string{"alertname=ContainerEscapeAttempt", "severity=critical", "container_id=abc", "technique=mount"}, "security-webhook,oncall-pager"},
+		{[]string{"alertname=ContainerEscapeSucceeded", "severity=critical", "container_id=abc", "technique=mount"}, "security-webhook,oncall-pager"},
+		{[]string{"alertname=BreakwaterDown", "severity=critical"}, "oncall-pager"},
+		{[]string{"alertname=ContainerMemoryNearLimit", "severity=warning"}, "team-slack"},
+		{[]string{"alertname=BreakwaterEventsLost", "severity=warning"}, "team-slack"},
+		{[]string{"alertname=ContainerPrivilegedCapabilities", "severity=info"}, "team-email"},
+		{[]string{"alertname=SomethingElse"}, "team-email"},
+	} {
+		t.Run(strings.Join(tc.labels, ","), func(t *testing.T) {
+			args := append([]string{"config", "routes", "test", "--config.file=alertmanager.yml"}, tc.labels...)
+			out, err := exec.Command(amtool, args...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("amtool %v: %v\n%s", args, err, out)
+			}
+			if got := strings.TrimSpace(string(out)); got != tc.receivers {
+				t.Errorf("routed to %q, want %q", got, tc.receivers)
+			}
+		})
+	}
+}
+
+// testConfig is alertmanager.yml with its route tree and inhibit rules
+// untouched, and every receiver a webhook on path /<receiver name>.
+func testConfig(t *testing.T, hook *amtest.Webhook) string {
+	t.Helper()
+	b, err := os.ReadFile("alertmanager.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := yaml.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	delete(cfg, "global") // SMTP, Slack and WeChat settings are not used
+	delete(cfg, "templates")
+	var receivers []any
+	for _, r := range cfg["receivers"].([]any) {
+		name := r.(map[string]any)["name"].(string)
+		receivers = append(receivers, map[string]any{
+			"name":            name,
+			"webhook_configs": []any{map[string]any{"url": hook.URL("/" + name)}},
+		})
+	}
+	cfg["receivers"] = receivers
+	out, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+func container(i int) identity.Identity {
+	return identity.Identity{
+		ContainerID: strings.Repeat(string(rune('a'+i)), 64),
+		Name:        "bw-am-" + string(rune('a'+i)),
+		Image:       "breakwater-test/busybox:latest",
+	}
+}
+
+// TestEscapeInhibition pushes escape alerts with breakwater's pusher to a
+// real Alertmanager running this configuration: a success silences the
+// attempts of its container and the symptoms of the incident, but nothing
+// of other containers.
+func TestEscapeInhibition(t *testing.T) {
+	hook := amtest.NewWebhook(t)
+	am := amtest.Start(t, testConfig(t, hook))
+
+	cfg := &alertpush.Config{
+		URLs: []*url.URL{am.URL()}, Timeout: 5 * time.Second, QueueCapacity: 100,
+		FoldWindow: 30 * time.Second, ResolveTimeout: 5 * time.Minute, ResendDelay: time.Minute,
+		ExternalLabels: map[string]string{"job": "breakwater", "instance": "node1:9760"},
+	}
+	p, err := alertpush.New(slog.New(slog.DiscardHandler), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.Run(ctx)
+
+	a, b, c := container(0), container(1), container(2)
+	now := time.Now()
+	p.Push(escape.Event{Time: now, Identity: a, Technique: "runtime_socket", Result: escape.Allowed, Syscall: "connect", Comm: "sh", PID: 1, Detail: "/var/run/docker.sock"})
+	p.Push(escape.Event{Time: now, Identity: b, Technique: "mount", Result: escape.Blocked, Syscall: "mount", Errno: "EPERM", Comm: "sh", PID: 2})
+
+	// Symptoms as Prometheus would send them: a and b are escaping, c is not.
+	api := amclient.New(clientruntime.New(am.URL().Host, "/api/v2", []string{"http"}), strfmt.Default)
+	var symptoms models.PostableAlerts
+	for _, id := range []identity.Identity{a, b, c} {
+		symptoms = append(symptoms, &models.PostableAlert{
+			Alert: models.Alert{Labels: models.LabelSet{
+				"alertname": "ContainerSyscallsDeniedBurst", "severity": "warning",
+				"container_id": id.ContainerID, "name": id.Name, "image": id.Image,
+				"job": "breakwater", "instance": "node1:9760",
+			}},
+			StartsAt: strfmt.DateTime(now),
+		})
+	}
+	if _, err := api.Alert.PostAlerts(amalert.NewPostAlertsParams().WithAlerts(symptoms)); err != nil {
+		t.Fatal(err)
+	}
+
+	// The escape routes notify after group_wait (1s); wait for both, then
+	// long enough that a notification of a's attempt would have come too.
+	for _, recv := range []string{"/security-webhook", "/oncall-pager"} {
+		amtest.Eventually(t, 20*time.Second, "escape notifications on "+recv, func() bool { return len(hook.Firing(recv)) >= 2 })
+	}
+	time.Sleep(3 * time.Second)
+	for _, recv := range []string{"/security-webhook", "/oncall-pager"} {
+		got := map[string]bool{}
+		for _, n := range hook.Alerts(recv) {
+			got[n.Labels["alertname"]+" "+n.Labels["name"]] = true
+		}
+		want := map[string]bool{"ContainerEscapeSucceeded bw-am-a": true, "ContainerEscapeAttempt bw-am-b": true}
+		if !maps.Equal(got, want) {
+			t.Errorf("%s notified of %v, want %v", recv, got, want)
+		}
+	}
+
+	// Alertmanager's own view: which alert is suppressed by which rule.
+	ok, err := api.Alert.GetAlerts(amalert.NewGetAlertsParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]string{}
+	for _, al := range ok.Payload {
+		states[al.Labels["alertname"]+" "+al.Labels["name"]] = *al.Status.State
+	}
+	want := map[string]string{
+		"ContainerEscapeSucceeded bw-am-a":     "active",
+		"ContainerEscapeAttempt bw-am-a":       "suppressed",
+		"ContainerEscapeAttempt bw-am-b":       "active",
+		"ContainerSyscallsDeniedBurst bw-am-a": "suppressed",
+		"ContainerSyscallsDeniedBurst bw-am-b": "suppressed",
+		"ContainerSyscallsDeniedBurst bw-am-c": "active",
+	}
+	if !maps.Equal(states, want) {
+		t.Errorf("alert states:\n got %v\nwant %v", states, want)
+	}
+}

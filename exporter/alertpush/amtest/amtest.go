@@ -1,0 +1,232 @@
+// Package amtest runs real, pinned Alertmanagers and an HTTP webhook
+// receiver for tests: the Alertmanager under test is never a mock.
+package amtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/breakwater/breakwater/internal/testenv"
+)
+
+// Alert is one alert of a webhook notification.
+type Alert struct {
+	Status      string            `json:"status"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+	StartsAt    time.Time         `json:"startsAt"`
+	EndsAt      time.Time         `json:"endsAt"`
+}
+
+// Webhook is an HTTP receiver on 127.0.0.1 that records every notified
+// alert per request path, so each receiver or Alertmanager gets a path.
+type Webhook struct {
+	srv *httptest.Server
+	mu  sync.Mutex
+	got map[string][]Alert
+}
+
+// NewWebhook starts a receiver that stops when the test ends.
+func NewWebhook(t testing.TB) *Webhook {
+	t.Helper()
+	w := &Webhook{got: map[string][]Alert{}}
+	w.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			// A request cut off by an Alertmanager killed mid-send.
+			rw.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		var msg struct {
+			Alerts []Alert `json:"alerts"`
+		}
+		if err := json.Unmarshal(body, &msg); err != nil {
+			t.Errorf("webhook: bad payload %q: %v", body, err)
+		}
+		w.mu.Lock()
+		w.got[r.URL.Path] = append(w.got[r.URL.Path], msg.Alerts...)
+		w.mu.Unlock()
+	}))
+	t.Cleanup(w.srv.Close)
+	return w
+}
+
+// URL is the address of path on the receiver.
+func (w *Webhook) URL(path string) string { return w.srv.URL + path }
+
+// Alerts returns every alert notified on path, in arrival order.
+func (w *Webhook) Alerts(path string) []Alert {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]Alert(nil), w.got[path]...)
+}
+
+// Firing returns the distinct firing alerts notified on path, by LabelsKey.
+func (w *Webhook) Firing(path string) map[string]Alert {
+	out := map[string]Alert{}
+	for _, a := range w.Alerts(path) {
+		if a.Status == "firing" {
+			out[LabelsKey(a.Labels)] = a
+		}
+	}
+	return out
+}
+
+// LabelsKey identifies a label set, as Alertmanager's fingerprint does.
+func LabelsKey(l map[string]string) string {
+	keys := make([]string, 0, len(l))
+	for k := range l {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s=%q,", k, l[k])
+	}
+	return b.String()
+}
+
+// PerAlertConfig routes every alert, as its own group, to the webhook at
+// hookURL after a short group_wait, so each alert is notified once.
+func PerAlertConfig(hookURL string) string {
+	return fmt.Sprintf(`route:
+  receiver: hook
+  group_by: ['...']
+  group_wait: 100ms
+  group_interval: 200ms
+  repeat_interval: 1h
+receivers:
+- name: hook
+  webhook_configs:
+  - url: %q
+`, hookURL)
+}
+
+// Alertmanager is a real, pinned Alertmanager on a random 127.0.0.1 port
+// with gossip off. A restart keeps its port and storage directory.
+type Alertmanager struct {
+	t    testing.TB
+	bin  string
+	dir  string
+	addr string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// FreeAddr returns a 127.0.0.1 address nothing listens on.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// Start writes config and runs an Alertmanager on it until the test ends.
+func Start(t testing.TB, config string) *Alertmanager {
+	t.Helper()
+	am := &Alertmanager{t: t, bin: testenv.Tool(t, "alertmanager"), dir: t.TempDir(), addr: FreeAddr(t)}
+	if err := os.WriteFile(filepath.Join(am.dir, "alertmanager.yml"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	am.Start()
+	t.Cleanup(am.Stop)
+	return am
+}
+
+// URL is the Alertmanager's base URL.
+func (am *Alertmanager) URL() *url.URL { return &url.URL{Scheme: "http", Host: am.addr} }
+
+// Start (re)starts the Alertmanager and waits until it is ready.
+func (am *Alertmanager) Start() {
+	t := am.t
+	t.Helper()
+	logPath := filepath.Join(am.dir, "log")
+	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	am.cmd = exec.Command(am.bin,
+		"--config.file="+filepath.Join(am.dir, "alertmanager.yml"),
+		"--storage.path="+filepath.Join(am.dir, "data"),
+		"--web.listen-address="+am.addr,
+		"--cluster.listen-address=",
+		"--log.level=warn")
+	am.cmd.Stdout, am.cmd.Stderr = log, log
+	err = am.cmd.Start()
+	log.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	am.done = make(chan struct{})
+	go func(c *exec.Cmd, done chan struct{}) { _ = c.Wait(); close(done) }(am.cmd, am.done)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-am.done:
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("alertmanager exited:\n%s", b)
+		default:
+		}
+		if r, err := http.Get("http://" + am.addr + "/-/ready"); err == nil {
+			r.Body.Close()
+			if r.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("alertmanager not ready after 30s")
+}
+
+// Kill stops the Alertmanager hard, as a crash would.
+func (am *Alertmanager) Kill() {
+	if am.cmd == nil {
+		return
+	}
+	_ = am.cmd.Process.Signal(syscall.SIGKILL)
+	<-am.done
+	am.cmd = nil
+}
+
+// Stop stops the Alertmanager cleanly.
+func (am *Alertmanager) Stop() {
+	if am.cmd == nil {
+		return
+	}
+	_ = am.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-am.done:
+	case <-time.After(10 * time.Second):
+		am.Kill()
+	}
+	am.cmd = nil
+}
+
+// Eventually polls cond until it holds, failing the test after timeout.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
