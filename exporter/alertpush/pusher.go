@@ -110,7 +110,9 @@ func New(logger *slog.Logger, cfg *Config) (*Pusher, error) {
 		c.MaxBackoff = c.MinBackoff
 	}
 	for k := range c.ExternalLabels {
-		if !model.LabelName(k).IsValid() {
+		// Classic names: they must match rule labels and Alertmanager
+		// matchers, which UTF-8 names would need quoting for.
+		if !model.LegacyValidation.IsValidLabelName(k) {
 			return nil, fmt.Errorf("alertpush: invalid external label name %q", k)
 		}
 	}

@@ -3,6 +3,7 @@
 package amtest
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -119,12 +120,14 @@ receivers:
 // Alertmanager is a real, pinned Alertmanager on a random 127.0.0.1 port
 // with gossip off. A restart keeps its port and storage directory.
 type Alertmanager struct {
-	t    testing.TB
-	bin  string
-	dir  string
-	addr string
-	cmd  *exec.Cmd
-	done chan struct{}
+	t      testing.TB
+	bin    string
+	dir    string
+	addr   string
+	scheme string
+	args   []string
+	cmd    *exec.Cmd
+	done   chan struct{}
 }
 
 // FreeAddr returns a 127.0.0.1 address nothing listens on.
@@ -141,9 +144,26 @@ func FreeAddr(t testing.TB) string {
 // Start writes config and runs an Alertmanager on it until the test ends.
 func Start(t testing.TB, config string) *Alertmanager {
 	t.Helper()
-	am := &Alertmanager{t: t, bin: testenv.Tool(t, "alertmanager"), dir: t.TempDir(), addr: FreeAddr(t)}
+	return StartWeb(t, config, "")
+}
+
+// StartWeb is Start with an exporter-toolkit web configuration (TLS, basic
+// auth) for the Alertmanager's API; with tls_server_config it serves https.
+func StartWeb(t testing.TB, config, webConfig string) *Alertmanager {
+	t.Helper()
+	am := &Alertmanager{t: t, bin: testenv.Tool(t, "alertmanager"), dir: t.TempDir(), addr: FreeAddr(t), scheme: "http"}
 	if err := os.WriteFile(filepath.Join(am.dir, "alertmanager.yml"), []byte(config), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	if webConfig != "" {
+		web := filepath.Join(am.dir, "web.yml")
+		if err := os.WriteFile(web, []byte(webConfig), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		am.args = append(am.args, "--web.config.file="+web)
+		if strings.Contains(webConfig, "tls_server_config") {
+			am.scheme = "https"
+		}
 	}
 	am.Start()
 	t.Cleanup(am.Stop)
@@ -151,7 +171,7 @@ func Start(t testing.TB, config string) *Alertmanager {
 }
 
 // URL is the Alertmanager's base URL.
-func (am *Alertmanager) URL() *url.URL { return &url.URL{Scheme: "http", Host: am.addr} }
+func (am *Alertmanager) URL() *url.URL { return &url.URL{Scheme: am.scheme, Host: am.addr} }
 
 // Start (re)starts the Alertmanager and waits until it is ready.
 func (am *Alertmanager) Start() {
@@ -168,6 +188,7 @@ func (am *Alertmanager) Start() {
 		"--web.listen-address="+am.addr,
 		"--cluster.listen-address=",
 		"--log.level=warn")
+	am.cmd.Args = append(am.cmd.Args, am.args...)
 	am.cmd.Stdout, am.cmd.Stderr = log, log
 	err = am.cmd.Start()
 	log.Close()
@@ -176,6 +197,9 @@ func (am *Alertmanager) Start() {
 	}
 	am.done = make(chan struct{})
 	go func(c *exec.Cmd, done chan struct{}) { _ = c.Wait(); close(done) }(am.cmd, am.done)
+	// The test's own TLS certificate is not checked here, and behind basic
+	// auth a 401 is as much a sign of life as the readiness answer.
+	probe := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -184,9 +208,9 @@ func (am *Alertmanager) Start() {
 			t.Fatalf("alertmanager exited:\n%s", b)
 		default:
 		}
-		if r, err := http.Get("http://" + am.addr + "/-/ready"); err == nil {
+		if r, err := probe.Get(am.URL().String() + "/-/ready"); err == nil {
 			r.Body.Close()
-			if r.StatusCode == http.StatusOK {
+			if r.StatusCode == http.StatusOK || r.StatusCode == http.StatusUnauthorized {
 				return
 			}
 		}

@@ -1,0 +1,158 @@
+package alertpush
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/breakwater/breakwater/exporter/alertpush/amtest"
+	"github.com/breakwater/breakwater/exporter/escape"
+)
+
+// testPasswordHash is bcrypt("breakwater-test-password"), cost 4.
+const testPasswordHash = "$2a$04$NJlEfT33p9pnIr8r5BDszew5YeZdoX/dZ23dlzEmbxShv9N5pylRu"
+
+// selfSigned writes a certificate for 127.0.0.1 and its key into dir.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "bw-am-test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:         true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	write(t, certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	write(t, keyFile, string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})))
+	return certFile, keyFile
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTLSAndBasicAuth pushes to an Alertmanager that serves its API over
+// TLS behind basic auth, configured by --alertmanager.config.file.
+func TestTLSAndBasicAuth(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := selfSigned(t, dir)
+	hook := amtest.NewWebhook(t)
+	am := amtest.StartWeb(t, amtest.PerAlertConfig(hook.URL("/am")), `tls_server_config:
+  cert_file: `+cert+`
+  key_file: `+key+`
+basic_auth_users:
+  breakwater: `+testPasswordHash+`
+`)
+	write(t, filepath.Join(dir, "password"), "breakwater-test-password\n")
+	write(t, filepath.Join(dir, "wrong"), "guess\n")
+
+	for _, tc := range []struct {
+		name       string
+		httpConfig string
+		url        func(*url.URL) *url.URL
+		delivered  bool
+	}{{
+		name:       "CA and password file",
+		httpConfig: "tls_config:\n  ca_file: " + cert + "\nbasic_auth:\n  username: breakwater\n  password_file: " + filepath.Join(dir, "password") + "\n",
+		delivered:  true,
+	}, {
+		name:       "credentials in the URL",
+		httpConfig: "tls_config:\n  ca_file: " + cert + "\n",
+		url: func(u *url.URL) *url.URL {
+			u.User = url.UserPassword("breakwater", "breakwater-test-password")
+			return u
+		},
+		delivered: true,
+	}, {
+		name:       "wrong password",
+		httpConfig: "tls_config:\n  ca_file: " + cert + "\nbasic_auth:\n  username: breakwater\n  password_file: " + filepath.Join(dir, "wrong") + "\n",
+	}, {
+		name:       "untrusted certificate",
+		httpConfig: "basic_auth:\n  username: breakwater\n  password_file: " + filepath.Join(dir, "password") + "\n",
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".yml")
+			write(t, file, tc.httpConfig)
+			u := am.URL()
+			if tc.url != nil {
+				u = tc.url(u)
+			}
+			cfg := testConfig(u)
+			cfg.HTTPConfigFile = file
+			p := startPusher(t, cfg)
+			p.Push(containerEvent(len(tc.name), "kernel_module", escape.Blocked))
+			if tc.delivered {
+				amtest.Eventually(t, 20*time.Second, "the alert accepted", func() bool { return p.count(ResultSent) == 1 })
+				return
+			}
+			amtest.Eventually(t, 20*time.Second, "failed pushes", func() bool { return p.count(ResultFailed) >= 2 })
+			if got := p.count(ResultSent); got != 0 {
+				t.Errorf("sent = %v, want 0", got)
+			}
+		})
+	}
+	// Both accepted alerts were notified.
+	amtest.Eventually(t, 20*time.Second, "two notifications", func() bool { return len(hook.Firing("/am")) == 2 })
+}
+
+func TestNewRejects(t *testing.T) {
+	u, _ := url.Parse("http://127.0.0.1:9093")
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "auth.yml"), "basic_auth:\n  username: a\n  password: b\n")
+	write(t, filepath.Join(dir, "bad.yml"), "tls_config: [\n")
+	for _, tc := range []struct {
+		name string
+		edit func(*Config)
+	}{
+		{"no URL", func(c *Config) { c.URLs = nil }},
+		{"not http", func(c *Config) { c.URLs = []*url.URL{{Scheme: "ftp", Host: "x"}} }},
+		{"zero capacity", func(c *Config) { c.QueueCapacity = 0 }},
+		{"fold window beyond resolve timeout", func(c *Config) { c.FoldWindow = 10 * time.Minute }},
+		{"resend delay beyond resolve timeout", func(c *Config) { c.ResendDelay = 10 * time.Minute }},
+		{"bad external label", func(c *Config) { c.ExternalLabels = map[string]string{"not-a-label": "x"} }},
+		{"unparsable http config", func(c *Config) { c.HTTPConfigFile = filepath.Join(dir, "bad.yml") }},
+		{"missing http config", func(c *Config) { c.HTTPConfigFile = filepath.Join(dir, "none.yml") }},
+		{"credentials twice", func(c *Config) {
+			c.URLs = []*url.URL{{Scheme: "http", Host: "x", User: url.UserPassword("a", "b")}}
+			c.HTTPConfigFile = filepath.Join(dir, "auth.yml")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(u)
+			tc.edit(cfg)
+			if _, err := New(nil, cfg); err == nil {
+				t.Error("New accepted it")
+			}
+		})
+	}
+}
