@@ -134,7 +134,7 @@ func newDashboard(uid, title, description string, container bool) *dashboard.Das
 		WithVariable(queryVariable("instance", "Node (instance)", `label_values(breakwater_build_info{job=~"$job"}, instance)`, true))
 	if container {
 		b = b.WithVariable(queryVariable("container", "Container",
-			`label_values(container_start_time_seconds{job=~"$job", instance=~"$instance", name!=""}, name)`, true))
+			`label_values(container_start_time_seconds{job=~"$job", instance=~"$instance", container_id!=""}, name)`, true))
 	}
 	return b
 }

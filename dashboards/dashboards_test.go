@@ -3,6 +3,7 @@ package dashboards
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/grafana/grafana-foundation-sdk/go/cog"
+	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/prometheus/prometheus/promql/parser"
 	"sigs.k8s.io/yaml"
 
@@ -267,6 +271,15 @@ func TestConventions(t *testing.T) {
 			var db dashboardJSON
 			if err := json.Unmarshal(raw, &db); err != nil {
 				t.Fatal(err)
+			}
+			// The SDK's strict decoder knows Grafana's schema: unknown or
+			// mistyped fields in the committed JSON fail here.
+			plugins.RegisterDefaultPlugins()
+			var typed dashboard.Dashboard
+			// The SDK returns a typed-nil cog.BuildErrors when all is well.
+			var buildErrs cog.BuildErrors
+			if err := typed.UnmarshalJSONStrict(raw); err != nil && !(errors.As(err, &buildErrs) && len(buildErrs) == 0) {
+				t.Errorf("committed JSON does not match Grafana's dashboard schema: %v", err)
 			}
 			if db.UID != d.UID || db.Title != d.Title {
 				t.Errorf("uid/title = %q/%q, want %q/%q", db.UID, db.Title, d.UID, d.Title)

@@ -79,6 +79,7 @@ func instantTable(title, description, unit string, q *prometheus.DataqueryBuilde
 		Datasource(datasource()).
 		Unit(unit).
 		Targets(targets(q)).
+		Footer(common.NewTableFooterOptionsBuilder().Show(false).Reducer([]string{"sum"})).
 		// The table format returns a Time column that says nothing here.
 		WithTransformation(dashboard.DataTransformerConfig{
 			Id:      "organize",
