@@ -6,7 +6,7 @@ import (
 )
 
 func health() *dashboard.DashboardBuilder {
-	failedRe, failedColor := severityColors("(fail|error)")
+	failedRe, failedColor := severityColors("(failed|dropped)")
 	return newDashboard(HealthUID, "breakwater / Health",
 		"Is breakwater able to see? Probes attached, events lost, tracked containers, scrape cost per collector and Alertmanager pushes.", false).
 		WithRow(dashboard.NewRowBuilder("Overview")).
@@ -43,7 +43,7 @@ func health() *dashboard.DashboardBuilder {
 		WithPanel(timeSeries("Prometheus scrape duration", "Whole scrape as Prometheus measured it.", unitSeconds,
 			query(`max by (instance) (scrape_duration_seconds{`+nodeSel+`})`, "{{instance}}"))).
 		WithRow(dashboard.NewRowBuilder("Alertmanager")).
-		WithPanel(timeSeries("Alertmanager pushes by result", "Escape alerts pushed straight to Alertmanager per second, by result.", unitReqPerSec,
+		WithPanel(timeSeries("Alertmanager pushes by result", "Escape alerts pushed straight to Alertmanager per second, by result: sent, failed (retried), dropped, folded into an alert already sent.", unitReqPerSec,
 			query(`sum by (instance, result) (rate(breakwater_alertmanager_notifications_total{`+nodeSel+`}[$__rate_interval]))`, "{{result}} ({{instance}})")).
 			OverrideByRegexp(failedRe, failedColor))
 }

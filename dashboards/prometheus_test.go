@@ -44,7 +44,7 @@ func syntheticTarget(t *testing.T) *httptest.Server {
 			`breakwater_series_expired_total ` + f(n),
 			`breakwater_scrape_collector_duration_seconds{collector="security"} 0.002`,
 			`breakwater_scrape_collector_success{collector="security"} 1`,
-			`breakwater_alertmanager_notifications_total{result="success"} ` + f(n),
+			`breakwater_alertmanager_notifications_total{result="sent"} ` + f(n),
 			`breakwater_syscalls_denied_total{` + ident + `,syscall="mount",errno="EPERM"} ` + f(3*n),
 			`breakwater_namespace_operations_total{` + ident + `,operation="unshare",namespace="user",result="denied"} ` + f(n),
 			`breakwater_mount_operations_total{` + ident + `,operation="mount",result="denied"} ` + f(n),
