@@ -71,6 +71,7 @@ var LostReasons = [...]string{
 	securityLostReasonLOST_COUNTER_MAP_FULL: "counter_map_full",
 	securityLostReasonLOST_PENDING_MAP_FULL: "pending_map_full",
 	securityLostReasonLOST_CAPS_MAP_FULL:    "caps_map_full",
+	securityLostReasonLOST_TRACKED_MAP_FULL: "tracked_map_full",
 }
 
 // Hook is one attach point of the security programs.

@@ -110,7 +110,8 @@ enum lost_reason {
 	LOST_COUNTER_MAP_FULL = 1,
 	LOST_PENDING_MAP_FULL = 2,
 	LOST_CAPS_MAP_FULL = 3,
-	LOST_REASONS = 4,
+	LOST_TRACKED_MAP_FULL = 4,
+	LOST_REASONS = 5,
 };
 
 struct counter_key {
@@ -628,10 +629,39 @@ int sched_process_exec(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
+#define PATH_AT(i) e->path[(i) & (CGROUP_PATH_LEN - 1)]
+
+/* container_path reports whether a cgroup path names a container: its last
+ * component is, or ends in, a 64-hex id, as /docker/<id>,
+ * docker-<id>.scope, cri-containerd-<id>.scope, crio-<id>.scope and
+ * kubepods/.../pod<uid>/<id> do. User space parses the path in full; the
+ * kernel only needs to know early, so that counting can start at the first
+ * exec however fast it comes. Branch-free, so the verifier sees one path. */
+static __always_inline bool container_path(struct cgroup_event *e, long len)
+{
+	long end = len;
+	u32 bad = 0;
+	char c;
+
+	if (len >= 6 && PATH_AT(len - 6) == '.' && PATH_AT(len - 5) == 's' && PATH_AT(len - 4) == 'c' &&
+	    PATH_AT(len - 3) == 'o' && PATH_AT(len - 2) == 'p' && PATH_AT(len - 1) == 'e')
+		end = len - 6;
+	if (end < 65 || end >= CGROUP_PATH_LEN)
+		return false;
+	for (int i = 0; i < 64; i++) {
+		u8 ch = (u8)PATH_AT(end - 64 + i);
+		bad |= ((u8)(ch - '0') >= 10) & ((u8)(ch - 'a') >= 6);
+	}
+	c = PATH_AT(end - 65);
+	return !bad && (c == '/' || c == '-');
+}
+
 static __always_inline int cgroup_event(struct bpf_raw_tracepoint_args *ctx, u32 type)
 {
 	struct cgroup *cgrp = (struct cgroup *)ctx->args[0];
 	struct cgroup_event *e;
+	u8 pending = CGROUP_PENDING;
+	long len;
 
 	/* Only the unified (v2) hierarchy: its ids are what syscalls report. */
 	if (BPF_CORE_READ(cgrp, root, hierarchy_id) != 0)
@@ -644,7 +674,11 @@ static __always_inline int cgroup_event(struct bpf_raw_tracepoint_args *ctx, u32
 	e->type = type;
 	e->level = BPF_CORE_READ(cgrp, level);
 	e->cgroup_id = BPF_CORE_READ(cgrp, kn, id);
-	bpf_probe_read_kernel_str(e->path, sizeof(e->path), (void *)ctx->args[1]);
+	len = bpf_probe_read_kernel_str(e->path, sizeof(e->path), (void *)ctx->args[1]) - 1;
+	if (type == EVENT_CGROUP_MKDIR && len > 0 && container_path(e, len)) {
+		if (bpf_map_update_elem(&tracked_cgroups, &e->cgroup_id, &pending, BPF_NOEXIST) == -7 /* E2BIG */)
+			count_lost(LOST_TRACKED_MAP_FULL);
+	}
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }

@@ -59,7 +59,8 @@ const (
 	securityLostReasonLOST_COUNTER_MAP_FULL securityLostReason = 1
 	securityLostReasonLOST_PENDING_MAP_FULL securityLostReason = 2
 	securityLostReasonLOST_CAPS_MAP_FULL    securityLostReason = 3
-	securityLostReasonLOST_REASONS          securityLostReason = 4
+	securityLostReasonLOST_TRACKED_MAP_FULL securityLostReason = 4
+	securityLostReasonLOST_REASONS          securityLostReason = 5
 )
 
 type securityNsBit uint32

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/features"
+	"golang.org/x/sys/unix"
+
+	"github.com/breakwater/breakwater/bpf"
+	"github.com/breakwater/breakwater/collectors/security"
+	"github.com/breakwater/breakwater/exporter/identity"
+)
+
+// check prints what this kernel offers breakwater and what coverage follows.
+// It exits 0 when the baseline works, 1 when security counting cannot run.
+func check(w io.Writer) int {
+	var uts unix.Utsname
+	_ = unix.Uname(&uts)
+	fmt.Fprintf(w, "kernel:        %s %s\n", unix.ByteSliceToString(uts.Release[:]), unix.ByteSliceToString(uts.Machine[:]))
+
+	ok := true
+	if _, err := btf.LoadKernelSpec(); err != nil {
+		fmt.Fprintf(w, "BTF:           missing (%v): CO-RE programs cannot load\n", err)
+		ok = false
+	} else {
+		fmt.Fprintln(w, "BTF:           yes (/sys/kernel/btf/vmlinux)")
+	}
+
+	root, err := identity.UnifiedRoot()
+	switch {
+	case err != nil:
+		fmt.Fprintf(w, "cgroups:       no cgroup v2 hierarchy (%v): containers cannot be attributed\n", err)
+		ok = false
+	case root == "/sys/fs/cgroup":
+		fmt.Fprintf(w, "cgroups:       v2 (unified at %s)\n", root)
+	default:
+		fmt.Fprintf(w, "cgroups:       hybrid v1+v2 (unified at %s); attribution needs the runtime to create unified cgroups\n", root)
+	}
+
+	probe := func(name string, err error) {
+		state := "usable"
+		if err != nil {
+			state = "not available (" + strings.TrimSpace(err.Error()) + ")"
+		}
+		fmt.Fprintf(w, "  %-22s %s\n", name, state)
+	}
+	fmt.Fprintln(w, "kernel features:")
+	probe("raw tracepoints", features.HaveProgramType(ebpf.RawTracepoint))
+	probe("ring buffer", features.HaveMapType(ebpf.RingBuf))
+	probe("per-CPU hash", features.HaveMapType(ebpf.PerCPUHash))
+	probe("kprobes (optional)", features.HaveProgramType(ebpf.Kprobe))
+	probe("BPF LSM (optional)", features.HaveProgramType(ebpf.LSM))
+
+	fmt.Fprintln(w, "breakwater hooks:")
+	p, err := bpf.Load(bpf.Options{MaxContainers: 16, CounterEntries: 64, Classes: security.Classes()})
+	if err != nil {
+		fmt.Fprintf(w, "  programs do not load: %v\n", err)
+		ok = false
+	} else {
+		for _, h := range bpf.Hooks {
+			var err error
+			if !p.Attached(h.Program) {
+				err = p.AttachErrors()[h.Program]
+				ok = false
+			}
+			probe("raw_tp/"+h.Name, err)
+		}
+		p.Close()
+	}
+
+	fmt.Fprintln(w, "coverage:")
+	if ok {
+		fmt.Fprintf(w, "  full baseline: denied syscalls, namespace, mount and capability counters, exec capabilities,\n")
+		fmt.Fprintf(w, "  and all %d escape techniques (%s).\n", len(security.Techniques), strings.Join(security.Techniques, ", "))
+		fmt.Fprintln(w, "  optional hooks (kprobes, fentry, BPF LSM) are not needed and not used.")
+		return 0
+	}
+	fmt.Fprintln(w, "  security counters unavailable; resource metrics (cAdvisor) still work.")
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(w, "  not running as root: grant CAP_BPF, CAP_PERFMON, CAP_SYS_RESOURCE (memlock on old kernels) and CAP_DAC_READ_SEARCH.")
+	}
+	return 1
+}

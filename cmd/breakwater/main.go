@@ -1,0 +1,141 @@
+// Command breakwater is the node exporter of container security counters
+// (eBPF) and container resource metrics (cAdvisor).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	promcollectors "github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/breakwater/breakwater/collectors"
+	"github.com/breakwater/breakwater/collectors/security"
+	"github.com/breakwater/breakwater/exporter/identity"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	app := kingpin.CommandLine
+	app.Name = "breakwater"
+	app.Help = "Prometheus exporter of per-container eBPF security counters and cAdvisor resource metrics."
+	app.Version(version.Print("breakwater"))
+	app.HelpFlag.Short('h')
+
+	serveCmd := app.Command("serve", "Serve metrics (the default).").Default()
+	checkCmd := app.Command("check", "Print which hooks this kernel supports and what coverage follows.")
+
+	toolkitFlags := kingpinflag.AddFlags(app, ":9760")
+	metricsPath := app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+	maxRequests := app.Flag("web.max-requests", "Maximum number of parallel scrape requests; 0 means no limit.").Default("40").Int()
+	dockerHost := app.Flag("runtime.docker-host", "Docker engine address for container names and images.").Default("unix:///var/run/docker.sock").String()
+	criEndpoint := app.Flag("runtime.containerd-socket", "containerd socket for Kubernetes (CRI) container labels.").Default("/run/containerd/containerd.sock").String()
+
+	logConfig := &promslog.Config{}
+	promslogflag.AddFlags(app, logConfig)
+
+	cmd, err := app.Parse(args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "breakwater: %v\n", err)
+		return 2
+	}
+	logger := promslog.New(logConfig)
+
+	switch cmd {
+	case checkCmd.FullCommand():
+		return check(os.Stdout)
+	case serveCmd.FullCommand():
+	}
+
+	// Fail fast on a bad web config, before any program is loaded.
+	if f := *toolkitFlags.WebConfigFile; f != "" {
+		if err := web.Validate(f); err != nil {
+			logger.Error("invalid --web.config.file", "file", f, "err", err)
+			return 2
+		}
+	}
+
+	logger.Info("starting breakwater", "version", version.Info(), "build_context", version.BuildContext())
+	health := &collectors.Health{}
+	resolver := identity.NewResolver(logger, identity.Options{DockerHost: *dockerHost, CRIEndpoint: *criEndpoint})
+	deps := collectors.Deps{Logger: logger, Identity: resolver, Health: health}
+
+	set := collectors.New(deps)
+	defer func() {
+		if err := set.Close(); err != nil {
+			logger.Error("closing collectors", "err", err)
+		}
+		logger.Info("collectors closed; BPF programs detached")
+	}()
+	if sec, ok := set.Get(security.Name); ok {
+		for _, name := range collectors.Names() {
+			if l, ok := set.Get(name); ok {
+				if listener, ok := l.(security.CgroupListener); ok {
+					sec.(*security.Collector).AddListener(listener)
+				}
+			}
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(set, versioncollector.NewCollector("breakwater"),
+		promcollectors.NewGoCollector(), promcollectors.NewProcessCollector(promcollectors.ProcessCollectorOpts{}))
+
+	mux := http.NewServeMux()
+	mux.Handle(*metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
+		ErrorHandling:       promhttp.ContinueOnError,
+		MaxRequestsInFlight: *maxRequests,
+		Registry:            reg,
+	}))
+	if *metricsPath != "/" {
+		landing, err := web.NewLandingPage(web.LandingConfig{
+			Name:        "breakwater",
+			Description: "Per-container eBPF security counters and cAdvisor resource metrics",
+			Version:     version.Info(),
+			Links:       []web.LandingLinks{{Address: *metricsPath, Text: "Metrics"}},
+		})
+		if err != nil {
+			logger.Error("building landing page", "err", err)
+			return 1
+		}
+		mux.Handle("/", landing)
+	}
+
+	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- web.ListenAndServe(server, toolkitFlags, logger) }()
+	select {
+	case err := <-errc:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("serving metrics", "err", err)
+			return 1
+		}
+	case <-ctx.Done():
+		logger.Info("shutting down")
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = server.Shutdown(shutdownCtx)
+	}
+	return 0
+}

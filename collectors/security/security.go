@@ -1,0 +1,311 @@
+// Package security is the collector of breakwater's eBPF security counters:
+// it loads the programs, keeps the kernel's set of tracked container cgroups
+// current, turns ring-buffer events into escape events, and reads the
+// in-kernel counters at scrape time.
+package security
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/breakwater/breakwater/bpf"
+	"github.com/breakwater/breakwater/collectors"
+	"github.com/breakwater/breakwater/exporter/escape"
+	"github.com/breakwater/breakwater/exporter/identity"
+	"github.com/breakwater/breakwater/internal/syscalls"
+)
+
+// Name is the collector's name in --collector.<name> and the collector label.
+const Name = "security"
+
+var (
+	countHost = kingpin.Flag("collector.security.host",
+		"Count processes outside containers too, with empty identity labels.").Default("false").Bool()
+	expiry = kingpin.Flag("collector.security.expiry",
+		"How long the series of an exited container stay before they are dropped.").Default("5m").Duration()
+	maxContainers = kingpin.Flag("collector.security.max-containers",
+		"Most container cgroups tracked at once; more are counted in breakwater_bpf_events_lost_total{reason=\"container_limit\"}.").Default("1024").Int()
+	counterEntries = kingpin.Flag("collector.security.counter-entries",
+		"Size of the in-kernel counter map (one entry per container, syscall and outcome).").Default("65536").Uint32()
+)
+
+func init() {
+	collectors.Register(Name, true, func(d collectors.Deps) (collectors.Collector, error) {
+		return New(d, Config{CountHost: *countHost, Expiry: *expiry, MaxContainers: *maxContainers, CounterEntries: *counterEntries})
+	})
+}
+
+// Config is the collector's settings.
+type Config struct {
+	CountHost      bool
+	Expiry         time.Duration
+	MaxContainers  int
+	CounterEntries uint32
+	// ResyncInterval is how often the cgroup tree is rescanned to repair
+	// what lost ring-buffer records missed, and expired series dropped.
+	ResyncInterval time.Duration
+}
+
+// CgroupListener learns of every new container cgroup the moment the kernel
+// creates it (for restart counting).
+type CgroupListener interface {
+	CgroupCreated(path string)
+}
+
+// Collector is the security collector.
+type Collector struct {
+	logger   *slog.Logger
+	cfg      Config
+	probe    *bpf.Probe
+	loadErr  error
+	root     string
+	cgroups  *cgroupTable
+	sink     escape.Sink
+	health   *collectors.Health
+	bootTime time.Time // wall clock of boot, to date kernel event times
+
+	listenersMu sync.Mutex
+	listeners   []CgroupListener
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New loads and attaches the programs. A kernel that cannot run them leaves
+// a collector that reports itself failed and detached on every scrape, so
+// the exporter keeps serving everything else and the alert on a blind
+// exporter fires.
+func New(d collectors.Deps, cfg Config) (*Collector, error) {
+	if cfg.ResyncInterval == 0 {
+		cfg.ResyncInterval = 15 * time.Second
+	}
+	if cfg.MaxContainers <= 0 {
+		return nil, fmt.Errorf("--collector.security.max-containers must be positive, got %d", cfg.MaxContainers)
+	}
+	c := &Collector{logger: d.Logger, cfg: cfg, sink: d.Escapes, health: d.Health,
+		cgroups: newCgroupTable(cfg.MaxContainers, cfg.Expiry, d.Identity)}
+	c.bootTime = bootTime()
+	root, err := identity.UnifiedRoot()
+	if err != nil {
+		c.fail(fmt.Errorf("no cgroup v2 hierarchy: %w", err))
+		return c, nil
+	}
+	c.root = root
+	// The cgroup maps hold the containers plus their sub-cgroups.
+	probe, err := bpf.Load(bpf.Options{CountHost: cfg.CountHost, MaxContainers: uint32(cfg.MaxContainers) * 2,
+		CounterEntries: cfg.CounterEntries, Classes: Classes()})
+	if err != nil {
+		c.fail(err)
+		return c, nil
+	}
+	c.probe = probe
+	for prog, err := range probe.AttachErrors() {
+		d.Health.Degraded("bpf."+prog, err.Error())
+		d.Logger.Error("BPF hook not attached; its counters stay at zero", "program", prog, "err", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	c.resync(ctx)
+	c.wg.Add(2)
+	go func() { defer c.wg.Done(); c.readEvents(ctx) }()
+	go func() { defer c.wg.Done(); c.housekeep(ctx) }()
+	return c, nil
+}
+
+func (c *Collector) fail(err error) {
+	c.loadErr = err
+	c.health.Degraded(Name, err.Error())
+	c.logger.Error("security collector runs without BPF: no security counters", "err", err)
+}
+
+// AddListener registers a listener of new container cgroups.
+func (c *Collector) AddListener(l CgroupListener) {
+	c.listenersMu.Lock()
+	defer c.listenersMu.Unlock()
+	c.listeners = append(c.listeners, l)
+}
+
+// Close detaches every program.
+func (c *Collector) Close() error {
+	if c.cancel != nil {
+		c.cancel()
+	}
+	var err error
+	if c.probe != nil {
+		err = c.probe.Close() // also unblocks the ring-buffer reader
+	}
+	c.wg.Wait()
+	return err
+}
+
+// track starts counting a container cgroup found by event or by scan.
+func (c *Collector) track(id uint64, path string, fromEvent bool) {
+	cid, ok := identity.ContainerIDFromCgroupPath(path)
+	if !ok {
+		return
+	}
+	if !c.cgroups.add(id, path, cid) {
+		c.logger.Warn("container limit reached; not counting this container", "container_id", cid, "max", c.cfg.MaxContainers)
+		return
+	}
+	state := bpf.StateActive
+	if fromEvent {
+		state = bpf.StatePending // the runtime sets it up first; counting starts at its first exec
+	}
+	if c.probe.State(id) == 0 {
+		if err := c.probe.Track(id, state); err != nil {
+			c.logger.Error("tracking cgroup in BPF map", "path", path, "err", err)
+			return
+		}
+	}
+	if fromEvent && alreadyStarted(c.root, path) {
+		_ = c.probe.Activate(id)
+	}
+}
+
+// resync rescans the unified hierarchy: containers whose mkdir record was
+// lost are tracked, cgroups whose rmdir was lost are marked removed.
+func (c *Collector) resync(ctx context.Context) {
+	found, err := identity.ContainerCgroups(c.root)
+	if err != nil {
+		c.logger.Error("scanning cgroups", "root", c.root, "err", err)
+		return
+	}
+	present := map[uint64]bool{}
+	for _, cg := range found {
+		present[cg.ID] = true
+		c.track(cg.ID, cg.Path, false)
+		_, _ = c.cgroups.identity(ctx, cg.ID) // warm the identity while the container exists
+	}
+	now := time.Now()
+	for id := range c.cgroups.liveIDs() {
+		if !present[id] {
+			c.cgroups.remove(id, now)
+			_ = c.probe.Untrack(id)
+		}
+	}
+}
+
+func (c *Collector) housekeep(ctx context.Context) {
+	tick := time.NewTicker(c.cfg.ResyncInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		c.resync(ctx)
+		c.expire()
+	}
+}
+
+func (c *Collector) expire() {
+	for _, id := range c.cgroups.expire(time.Now()) {
+		if err := c.probe.Forget(id); err != nil {
+			c.logger.Error("dropping counters of expired cgroup", "cgroup_id", id, "err", err)
+		}
+	}
+}
+
+func (c *Collector) readEvents(ctx context.Context) {
+	var rec ringbuf.Record
+	for {
+		if err := c.probe.Reader().ReadInto(&rec); err != nil {
+			if errors.Is(err, ringbuf.ErrClosed) || ctx.Err() != nil {
+				return
+			}
+			c.logger.Error("reading ring buffer", "err", err)
+			continue
+		}
+		c.handle(ctx, rec.RawSample)
+	}
+}
+
+func (c *Collector) handle(ctx context.Context, raw []byte) {
+	if len(raw) < 4 {
+		return
+	}
+	switch bpf.EventType(binary.LittleEndian.Uint32(raw)) {
+	case bpf.EventMkdir, bpf.EventRmdir:
+		var e bpf.CgroupEvent
+		if err := binary.Read(bytes.NewReader(raw), binary.LittleEndian, &e); err != nil {
+			return
+		}
+		path := cString(e.Path[:])
+		if bpf.EventType(e.Type) == bpf.EventRmdir {
+			if c.cgroups.remove(e.CgroupId, time.Now()) {
+				_ = c.probe.Untrack(e.CgroupId)
+			}
+			return
+		}
+		if _, ok := identity.ContainerIDFromCgroupPath(path); !ok {
+			return
+		}
+		c.track(e.CgroupId, path, true)
+		c.listenersMu.Lock()
+		ls := append([]CgroupListener(nil), c.listeners...)
+		c.listenersMu.Unlock()
+		for _, l := range ls {
+			l.CgroupCreated(path)
+		}
+		go c.cgroups.identity(ctx, e.CgroupId) // capture the name while the container exists
+	case bpf.EventSyscall:
+		var e bpf.SyscallEvent
+		if err := binary.Read(bytes.NewReader(raw), binary.LittleEndian, &e); err != nil {
+			return
+		}
+		c.escapeEvent(ctx, &e)
+	}
+}
+
+func (c *Collector) escapeEvent(ctx context.Context, e *bpf.SyscallEvent) {
+	name := syscalls.Name(uint32(e.Nr))
+	o, ok := derive(name, e.Sub)
+	if !ok || o.technique == "" {
+		return
+	}
+	ident, _ := c.cgroups.identity(ctx, e.CgroupId)
+	ev := escape.Event{
+		Time:      c.bootTime.Add(time.Duration(e.KtimeNs)),
+		Identity:  ident,
+		Technique: o.technique,
+		Result:    escape.Blocked,
+		Syscall:   name,
+		Comm:      cString(e.Comm[:]),
+		PID:       e.Tgid,
+		Detail:    cString(e.Detail[:]),
+	}
+	if e.Err == 0 {
+		ev.Result = escape.Allowed
+	} else {
+		ev.Errno = errnoName(e.Err)
+	}
+	c.logger.Warn("escape attempt", "technique", ev.Technique, "result", ev.Result, "syscall", ev.Syscall,
+		"errno", ev.Errno, "container_id", ident.ContainerID, "name", ident.Name, "image", ident.Image,
+		"namespace", ident.Namespace, "pod", ident.Pod, "comm", ev.Comm, "pid", ev.PID, "detail", ev.Detail)
+	if c.sink != nil {
+		c.sink.Push(ev)
+	}
+}
+
+func cString(b []int8) string {
+	out := make([]byte, 0, len(b))
+	for _, ch := range b {
+		if ch == 0 {
+			break
+		}
+		out = append(out, byte(ch))
+	}
+	return strings.ToValidUTF8(string(out), "?")
+}

@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * attempt makes exactly one escape attempt of a technique (or n denied
+ * unshare calls) from inside a container and reports the result. It makes
+ * the attempt and stops there: files are opened and closed, never written;
+ * what it mounts it unmounts. Built static by the tests, bind-mounted into
+ * a busybox container.
+ *
+ *   attempt <technique> [arg]
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/perf_event.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int report(const char *what, long ret)
+{
+	if (ret < 0)
+		printf("%s: blocked (%s)\n", what, strerror(errno));
+	else
+		printf("%s: allowed\n", what);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *t = argc > 1 ? argv[1] : "";
+	const char *a = argc > 2 ? argv[2] : "";
+	long r;
+
+	if (!strcmp(t, "mount")) {
+		mkdir("/tmp/bwmnt", 0700);
+		r = mount("none", "/tmp/bwmnt", "tmpfs", 0, "");
+		report(t, r);
+		if (r == 0)
+			umount("/tmp/bwmnt");
+	} else if (!strcmp(t, "namespace")) {
+		int fd = open("/proc/self/ns/uts", O_RDONLY);
+		report(t, setns(fd, CLONE_NEWUTS));
+	} else if (!strcmp(t, "unshare-user")) { /* n denied calls under default seccomp */
+		int n = atoi(a);
+		for (int i = 0; i < n; i++)
+			r = unshare(CLONE_NEWUSER);
+		report(t, r);
+	} else if (!strcmp(t, "pivot_root")) {
+		report(t, syscall(SYS_pivot_root, "/", "/"));
+	} else if (!strcmp(t, "chroot")) {
+		report(t, chroot("/"));
+	} else if (!strcmp(t, "ptrace")) {
+		/* A process of another user: attaching needs CAP_SYS_PTRACE. */
+		pid_t child = fork();
+		if (child == 0) {
+			if (setuid(65534) != 0)
+				_exit(1);
+			pause();
+			_exit(0);
+		}
+		usleep(200000);
+		r = ptrace(PTRACE_ATTACH, child, 0, 0);
+		report(t, r);
+		if (r == 0) {
+			waitpid(child, 0, 0);
+			ptrace(PTRACE_DETACH, child, 0, 0);
+		}
+		kill(child, SIGKILL);
+		waitpid(child, 0, 0);
+	} else if (!strcmp(t, "kernel_module")) {
+		report(t, syscall(SYS_finit_module, -1, "", 0));
+	} else if (!strcmp(t, "kernel_interface")) {
+		struct perf_event_attr attr = {.type = PERF_TYPE_SOFTWARE, .size = sizeof(attr),
+					       .config = PERF_COUNT_SW_DUMMY, .disabled = 1};
+		r = syscall(SYS_perf_event_open, &attr, 0, -1, -1, 0);
+		report(t, r);
+		if (r >= 0)
+			close(r);
+	} else if (!strcmp(t, "cgroup_release_agent")) {
+		/* The classic exploit's first steps: a v1 hierarchy of our own,
+		 * its release_agent opened for writing, and nothing written. */
+		const char *path = a[0] ? a : "/sys/fs/cgroup/release_agent";
+		int mounted = 0;
+		if (!a[0]) {
+			mkdir("/tmp/bwcg", 0700);
+			mounted = mount("cgroup", "/tmp/bwcg", "cgroup", 0, "none,name=breakwatertest") == 0;
+			if (mounted)
+				path = "/tmp/bwcg/release_agent";
+		}
+		r = open(path, O_WRONLY);
+		report(t, r);
+		if (r >= 0)
+			close(r);
+		if (mounted)
+			umount("/tmp/bwcg");
+	} else if (!strcmp(t, "proc_sys_write")) {
+		r = open("/proc/sys/kernel/core_pattern", O_WRONLY);
+		report(t, r);
+		if (r >= 0)
+			close(r);
+	} else if (!strcmp(t, "runtime_socket")) {
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		int s = socket(AF_UNIX, SOCK_STREAM, 0);
+		strcpy(sa.sun_path, "/var/run/docker.sock");
+		report(t, connect(s, (struct sockaddr *)&sa, sizeof(sa)));
+		close(s);
+	} else if (!strcmp(t, "block_device")) {
+		/* arg: major:minor of a host block device to make a node for. */
+		const char *dev = "/dev/vda";
+		unsigned maj, min;
+		if (a[0] && sscanf(a, "%u:%u", &maj, &min) == 2) {
+			dev = "/dev/vdbw"; /* under /dev/vd*, as a host disk would be */
+			r = mknod(dev, S_IFBLK | 0600, makedev(maj, min));
+			report("block_device mknod", r);
+		}
+		r = open(dev, O_RDONLY);
+		report(t, r);
+		if (r >= 0)
+			close(r);
+		if (a[0])
+			unlink(dev);
+	} else if (!strcmp(t, "control")) {
+		/* Ordinary work: file IO, a child process, a sleep. */
+		int fd = open("/tmp/control", O_CREAT | O_RDWR, 0600);
+		write(fd, "ordinary", 8);
+		close(fd);
+		unlink("/tmp/control");
+		if (fork() == 0)
+			_exit(0);
+		wait(0);
+		usleep(100000);
+		puts("control: done");
+	} else {
+		fprintf(stderr, "attempt: unknown technique %s\n", t);
+		return 2;
+	}
+	return 0;
+}
