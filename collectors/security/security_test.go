@@ -30,7 +30,7 @@ type registry struct {
 
 type collectFunc func(chan<- prometheus.Metric)
 
-func (f collectFunc) Describe(chan<- *prometheus.Desc)  {}
+func (f collectFunc) Describe(chan<- *prometheus.Desc)    {}
 func (f collectFunc) Collect(ch chan<- prometheus.Metric) { f(ch) }
 
 func newCollector(t *testing.T, cfg Config, sink escape.Sink) *registry {
@@ -357,4 +357,3 @@ func waitFor(t *testing.T, cond func() bool, format string, args ...any) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
