@@ -46,7 +46,7 @@ func syntheticTarget(t *testing.T) *httptest.Server {
 			`breakwater_scrape_collector_success{collector="security"} 1`,
 			`breakwater_alertmanager_notifications_total{result="sent"} ` + f(n),
 			`breakwater_syscalls_denied_total{` + ident + `,syscall="mount",errno="EPERM"} ` + f(3*n),
-			`breakwater_namespace_operations_total{` + ident + `,operation="unshare",namespace="user",result="denied"} ` + f(n),
+			`breakwater_namespace_operations_total{` + ident + `,operation="unshare",namespace_type="user",result="denied"} ` + f(n),
 			`breakwater_mount_operations_total{` + ident + `,operation="mount",result="denied"} ` + f(n),
 			`breakwater_capability_checks_total{` + ident + `,capability="CAP_SYS_ADMIN",result="denied"} ` + f(n),
 			`breakwater_container_capabilities{` + ident + `,capability="CAP_SYS_ADMIN"} 1`,

@@ -52,7 +52,7 @@ func security() *dashboard.DashboardBuilder {
 			query(`sum by (instance, name, capability, result) (rate(breakwater_capability_checks_total{`+containerSel+`}[$__rate_interval]))`, "{{name}} {{capability}} {{result}} ({{instance}})")).
 			OverrideByRegexp(deniedRe, deniedColor)).
 		WithPanel(timeSeries("Namespace operations", "unshare, setns and clone of namespaces from inside containers.", unitOpsPerSec,
-			query(`sum by (instance, name, operation, namespace, result) (rate(breakwater_namespace_operations_total{`+containerSel+`}[$__rate_interval]))`, "{{name}} {{operation}} {{namespace}} {{result}} ({{instance}})")).
+			query(`sum by (instance, name, operation, namespace_type, result) (rate(breakwater_namespace_operations_total{`+containerSel+`}[$__rate_interval]))`, "{{name}} {{operation}} {{namespace_type}} {{result}} ({{instance}})")).
 			OverrideByRegexp(deniedRe, deniedColor)).
 		WithPanel(timeSeries("Mount operations", "Mount-table and root changes from inside containers.", unitOpsPerSec,
 			query(`sum by (instance, name, operation, result) (rate(breakwater_mount_operations_total{`+containerSel+`}[$__rate_interval]))`, "{{name}} {{operation}} {{result}} ({{instance}})")).
