@@ -231,14 +231,23 @@ func (b builder) restartingOften() Rule {
 		fmt.Sprintf(`<who> restarted {{ printf "%%.0f" $value }} times in the last %s (more than %d): it is crash-looping or being killed.`, a.Window, a.Restarts))
 }
 
+// EscapeAlertLabels are the labels ContainerEscapeAttempt and
+// ContainerEscapeSucceeded carry besides alertname and severity: the target
+// labels, the identity and the technique. The Alertmanager push sends the
+// same set (labels with empty values are absent in both), so Alertmanager
+// sees one alert whichever path arrives first.
+func EscapeAlertLabels(c Config) []string {
+	return append(append(slices.Clone(c.TargetLabels), IdentityLabels...), "technique")
+}
+
 // escapeExpr counts the attempts of one container and technique within w,
-// over both results. It carries exactly the labels the Alertmanager push
-// sends: target labels, identity and technique.
+// over both results.
 func (b builder) escapeExpr(result string, w model.Duration) string {
 	c := b.c
 	s := sel("breakwater_escape_attempts_total", c.Selector, result)
-	return fmt.Sprintf("sum by (%s, technique) (\n  max by (%s, technique, result) (\n    %s\n  )\n) > 0",
-		b.container, b.container, indent(risen(s, w), 4))
+	by := strings.Join(EscapeAlertLabels(c), ", ")
+	return fmt.Sprintf("sum by (%s) (\n  max by (%s, result) (\n    %s\n  )\n) > 0",
+		by, by, indent(risen(s, w), 4))
 }
 
 func (b builder) escapeAttempt() Rule {

@@ -1,0 +1,319 @@
+package rules
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"sigs.k8s.io/yaml"
+
+	"github.com/breakwater/breakwater/internal/testenv"
+)
+
+// promtool runs the pinned promtool and returns its output and error.
+func promtool(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, testenv.Tool(t, "promtool"), args...).CombinedOutput()
+	return string(out), err
+}
+
+func testFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.test.yml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no promtool test files in %s: %v", dir, err)
+	}
+	return files
+}
+
+// TestGeneratedFilesUpToDate fails when the committed files differ from what
+// the Go source generates: run `make rules` and commit.
+func TestGeneratedFilesUpToDate(t *testing.T) {
+	root := testenv.RepoRoot(t)
+	for _, f := range []struct {
+		path   string
+		render func(Config) ([]byte, error)
+	}{{RuleFilePath, RuleFile}, {PrometheusRulePath, PrometheusRule}} {
+		want, err := f.render(Default())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(root, f.path))
+		if err != nil {
+			t.Fatalf("%s: %v (run make rules)", f.path, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s drifted from rules/*.go: run `make rules` and commit it", f.path)
+		}
+	}
+}
+
+// TestPromtoolCheck lints the rule file and the groups inside the
+// PrometheusRule, which promtool cannot read as they are.
+func TestPromtoolCheck(t *testing.T) {
+	root := testenv.RepoRoot(t)
+	if out, err := promtool(t, "check", "rules", filepath.Join(root, RuleFilePath)); err != nil {
+		t.Fatalf("promtool check rules: %v\n%s", err, out)
+	}
+
+	b, err := os.ReadFile(filepath.Join(root, PrometheusRulePath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pr prometheusRule
+	if err := yaml.UnmarshalStrict(b, &pr); err != nil {
+		t.Fatalf("%s: %v", PrometheusRulePath, err)
+	}
+	if pr.APIVersion != "monitoring.coreos.com/v1" || pr.Kind != "PrometheusRule" || pr.Metadata.Name == "" {
+		t.Errorf("PrometheusRule header: %s %s %q", pr.APIVersion, pr.Kind, pr.Metadata.Name)
+	}
+	groups, err := yaml.Marshal(map[string]any{"groups": pr.Spec.Groups})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "spec.rules.yml")
+	if err := os.WriteFile(f, groups, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := promtool(t, "check", "rules", f)
+	if err != nil {
+		t.Fatalf("promtool check rules on the PrometheusRule groups: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "15 rules found") {
+		t.Errorf("PrometheusRule holds a different number of rules than the pack:\n%s", out)
+	}
+}
+
+// TestPromtoolTestRules runs the boundary tests in rules/tests.
+func TestPromtoolTestRules(t *testing.T) {
+	root := testenv.RepoRoot(t)
+	args := append([]string{"test", "rules"}, testFiles(t, filepath.Join(root, "rules", "tests"))...)
+	out, err := promtool(t, args...)
+	if err != nil {
+		t.Fatalf("promtool test rules: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+}
+
+// TestPromtoolTestsCatchMutations regenerates the pack with one setting
+// changed at a time and requires the unchanged promtool tests to fail: the
+// boundaries and guards they claim to cover are really covered.
+func TestPromtoolTestsCatchMutations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs promtool once per mutation")
+	}
+	root := testenv.RepoRoot(t)
+	tests := testFiles(t, filepath.Join(root, "rules", "tests"))
+	for _, m := range []struct {
+		name   string
+		mutate func(*Config)
+	}{
+		{"memory ratio 0.92 misses 91%", func(c *Config) { c.MemoryNearLimit.Ratio = 0.92 }},
+		{"memory ratio 0.88 fires at 89%", func(c *Config) { c.MemoryNearLimit.Ratio = 0.88 }},
+		{"memory for 1m fires early", func(c *Config) { c.MemoryNearLimit.For = model.Duration(time.Minute) }},
+		{"no cgroup guard counts nested cgroups", func(c *Config) { c.CgroupSelector = "" }},
+		{"no container guard pages for sandboxes", func(c *Config) { c.ContainerSelector = "" }},
+		{"6 restarts allowed", func(c *Config) { c.RestartingOften.Restarts = 6 }},
+		{"4 restarts allowed", func(c *Config) { c.RestartingOften.Restarts = 4 }},
+		{"no kube-state-metrics", func(c *Config) { c.KubeStateMetricsSelector = "" }},
+		{"no cpu floor", func(c *Config) { c.CPUSpike.MinCores = 0 }},
+		{"cpu factor 3 misses the triple", func(c *Config) { c.CPUSpike.Factor = 3 }},
+		{"short baseline age", func(c *Config) { c.BaselineMinAge = model.Duration(5 * time.Minute) }},
+		{"escape window 10m resolves late", func(c *Config) { c.EscapeAttempt.Window = model.Duration(10 * time.Minute) }},
+		{"escape succeeded window 10m resolves late", func(c *Config) { c.EscapeSucceeded.Window = model.Duration(10 * time.Minute) }},
+		{"denied floor 10", func(c *Config) { c.SyscallsDeniedBurst.MinRate = 10 }},
+		{"denied floor 0.4 fires on the trickle", func(c *Config) { c.SyscallsDeniedBurst.MinRate = 0.4 }},
+		{"other job", func(c *Config) { c.Selector = `job="other"` }},
+		{"down for 1m", func(c *Config) { c.Down.For = model.Duration(time.Minute) }},
+		{"probe detached for 5m", func(c *Config) { c.ProbeDetached.For = model.Duration(5 * time.Minute) }},
+		{"events lost window 5m", func(c *Config) { c.EventsLost.Window = model.Duration(5 * time.Minute) }},
+		{"capabilities severity", func(c *Config) { c.PrivilegedCapabilities.Severity = "warning" }},
+		{"runbook base", func(c *Config) { c.RunbookURL = "https://example.org/" }},
+	} {
+		t.Run(m.name, func(t *testing.T) {
+			c := Default()
+			m.mutate(&c)
+			dir := t.TempDir()
+			if err := Write(c, filepath.Join(dir, "breakwater.rules.yml"), filepath.Join(dir, "prometheusrule.yaml")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(filepath.Join(dir, "tests"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			args := []string{"test", "rules"}
+			for _, f := range tests {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				dst := filepath.Join(dir, "tests", filepath.Base(f))
+				if err := os.WriteFile(dst, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				args = append(args, dst)
+			}
+			out, err := promtool(t, args...)
+			if err == nil {
+				t.Fatalf("promtool tests still pass with the mutation:\n%s", out)
+			}
+			if !strings.Contains(out, "FAILED") {
+				t.Fatalf("promtool failed for another reason than a test: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+// TestEveryAlert checks what every alert must have and that the pack ships
+// exactly the contract's alerts, each with a runbook and with promtool cases
+// that fire and that must not.
+func TestEveryAlert(t *testing.T) {
+	root := testenv.RepoRoot(t)
+	c := Default()
+	var got []string
+	for _, g := range Groups(c) {
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				continue
+			}
+			got = append(got, r.Alert)
+			if r.Labels["severity"] == "" {
+				t.Errorf("%s: no severity", r.Alert)
+			}
+			for _, a := range []string{"summary", "description"} {
+				if !strings.Contains(r.Annotations[a], "$labels") && !strings.Contains(r.Annotations[a], "$value") {
+					t.Errorf("%s: %s names neither the container nor the value: %q", r.Alert, a, r.Annotations[a])
+				}
+			}
+			if !strings.Contains(r.Annotations["description"], "$value") && r.Alert != AlertBreakwaterDown && r.Alert != AlertProbeDetached && r.Alert != AlertPrivilegedCapabilities {
+				t.Errorf("%s: description does not give the value", r.Alert)
+			}
+			if want := c.RunbookURL + r.Alert + ".md"; r.Annotations["runbook_url"] != want {
+				t.Errorf("%s: runbook_url %q, want %q", r.Alert, r.Annotations["runbook_url"], want)
+			}
+			rb, err := os.ReadFile(filepath.Join(root, "docs", "runbooks", r.Alert+".md"))
+			if err != nil {
+				t.Errorf("%s: no runbook: %v", r.Alert, err)
+				continue
+			}
+			for _, section := range []string{"# " + r.Alert, "## Meaning", "## Investigate", "## Respond"} {
+				if !bytes.Contains(rb, []byte(section)) {
+					t.Errorf("docs/runbooks/%s.md lacks %q", r.Alert, section)
+				}
+			}
+		}
+	}
+	if !slices.Equal(got, AlertNames) {
+		t.Errorf("alerts %v, want the contract's %v", got, AlertNames)
+	}
+
+	// Which alerts the promtool tests expect to fire, and to stay quiet.
+	type testFile struct {
+		Tests []struct {
+			AlertRuleTest []struct {
+				Alertname string `json:"alertname"`
+				ExpAlerts []any  `json:"exp_alerts"`
+			} `json:"alert_rule_test"`
+		} `json:"tests"`
+	}
+	fires, quiet := map[string]bool{}, map[string]bool{}
+	for _, f := range testFiles(t, filepath.Join(root, "rules", "tests")) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tf testFile
+		if err := yaml.Unmarshal(b, &tf); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, tg := range tf.Tests {
+			for _, a := range tg.AlertRuleTest {
+				if len(a.ExpAlerts) > 0 {
+					fires[a.Alertname] = true
+				} else {
+					quiet[a.Alertname] = true
+				}
+			}
+		}
+	}
+	for _, name := range AlertNames {
+		if !fires[name] || !quiet[name] {
+			t.Errorf("%s: promtool tests must fire it and keep it quiet (fire %v, quiet %v)", name, fires[name], quiet[name])
+		}
+	}
+}
+
+// TestEscapeAlertLabels pins the label set the Alertmanager push must send.
+func TestEscapeAlertLabels(t *testing.T) {
+	want := []string{"job", "instance", "container_id", "name", "image", "namespace", "pod", "container", "technique"}
+	if got := EscapeAlertLabels(Default()); !slices.Equal(got, want) {
+		t.Fatalf("EscapeAlertLabels = %v, want %v", got, want)
+	}
+	by := regexp.MustCompile(`^sum by \(([^)]*)\)`)
+	for _, g := range Groups(Default()) {
+		for _, r := range g.Rules {
+			if r.Alert != AlertEscapeAttempt && r.Alert != AlertEscapeSucceeded {
+				continue
+			}
+			m := by.FindStringSubmatch(r.Expr)
+			if m == nil || m[1] != strings.Join(want, ", ") {
+				t.Errorf("%s aggregates by %v, want %v", r.Alert, m, want)
+			}
+			if len(r.Labels) != 1 || r.Labels["severity"] != "critical" {
+				t.Errorf("%s labels %v, want only severity=critical", r.Alert, r.Labels)
+			}
+		}
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, file, err string
+		check           func(Config) bool
+	}{
+		{"empty keeps defaults", "", "", func(c Config) bool { return c.Selector == Default().Selector && c.MemoryNearLimit.Ratio == 0.9 }},
+		{"yaml override", "selector: job=\"bw-e2e\"\nrateWindow: 1m\nbaselineWindow: 3m\ncpuSpike:\n  for: 30s\n", "",
+			func(c Config) bool {
+				return c.Selector == `job="bw-e2e"` && c.BaselineWindow == model.Duration(3*time.Minute) &&
+					c.CPUSpike.For == model.Duration(30*time.Second) && c.CPUSpike.Factor == 2 && c.CPUSpike.Severity == "warning"
+			}},
+		{"json override", `{"escapeAttempt": {"window": "1m"}, "targetLabels": ["instance"]}`, "",
+			func(c Config) bool {
+				return c.EscapeAttempt.Window == model.Duration(time.Minute) && slices.Equal(c.TargetLabels, []string{"instance"}) && c.EscapeAttempt.Severity == "critical"
+			}},
+		{"unknown key", "cpuSpike:\n  facter: 3\n", "unknown field", nil},
+		{"bad duration", "rateWindow: fast\n", "not a valid duration", nil},
+		{"invalid ratio", "memoryNearLimit:\n  ratio: 1.5\n", "ratio must be in (0, 1]", nil},
+		{"baseline shorter than rate", "baselineWindow: 1m\n", "baselineWindow must be longer", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".yml")
+			if err := os.WriteFile(f, []byte(tc.file), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			c, err := Load(f)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("Load error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.check(c) {
+				t.Errorf("Load gave %+v", c)
+			}
+		})
+	}
+}
