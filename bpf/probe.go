@@ -52,6 +52,7 @@ const (
 	StatePending  = uint8(securityCgroupStateCGROUP_PENDING)
 	StateActive   = uint8(securityCgroupStateCGROUP_ACTIVE)
 	lostReasonCnt = int(securityLostReasonLOST_REASONS)
+	syscallSlots  = 1024 // SYSCALL_SLOTS in security.bpf.c
 )
 
 // Namespace bits of an outcome's sub-class, in the order of the contract's
@@ -139,15 +140,19 @@ func Load(opts Options) (*Probe, error) {
 	if err := spec.Variables["count_host"].Set(opts.CountHost); err != nil {
 		return nil, err
 	}
+	var classes [syscallSlots]uint8
+	for nr, class := range opts.Classes {
+		if nr >= syscallSlots {
+			return nil, fmt.Errorf("syscall number %d beyond the %d slots of syscall_classes", nr, syscallSlots)
+		}
+		classes[nr] = uint8(class)
+	}
+	if err := spec.Variables["syscall_classes"].Set(classes); err != nil {
+		return nil, err
+	}
 	p := &Probe{links: map[string]link.Link{}, attachEr: map[string]error{}}
 	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
 		return nil, explainLoadError(err)
-	}
-	for nr, class := range opts.Classes {
-		if err := p.objs.SyscallClasses.Put(nr, uint8(class)); err != nil {
-			p.Close()
-			return nil, fmt.Errorf("filling syscall classes (nr %d): %w", nr, err)
-		}
 	}
 	p.reader, err = ringbuf.NewReader(p.objs.Events)
 	if err != nil {

@@ -156,12 +156,9 @@ struct {
 	__type(value, u8);
 } tracked_cgroups SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, SYSCALL_SLOTS);
-	__type(key, u32);
-	__type(value, u8);
-} syscall_classes SEC(".maps");
+/* enum syscall_class by syscall number, filled by user space before load:
+ * a plain load on the hot path, no map lookup. */
+const volatile u8 syscall_classes[SYSCALL_SLOTS] = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -188,12 +185,7 @@ struct {
 
 /* Number of entries in pending_calls: while it is zero, sys_exit has nothing
  * to look up unless the call was denied. One read-mostly cache line. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, u32);
-	__type(value, s64);
-} inflight SEC(".maps");
+s64 inflight = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -509,8 +501,7 @@ static __always_inline void record(u64 cgroup_id, u32 nr, struct pending *p, lon
 
 static __always_inline u8 class_of(u32 nr)
 {
-	u8 *class = bpf_map_lookup_elem(&syscall_classes, &nr);
-	return class ? *class : SC_NONE;
+	return nr < SYSCALL_SLOTS ? syscall_classes[nr] : SC_NONE;
 }
 
 SEC("raw_tracepoint/sys_enter")
@@ -520,8 +511,6 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	u8 class = class_of(nr);
 	struct pending p = {};
 	u64 cgroup_id, id;
-	u32 zero = 0;
-	s64 *n;
 
 	if (class == SC_NONE) /* the fast path of nearly every syscall */
 		return 0;
@@ -535,9 +524,7 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 		count_lost(LOST_PENDING_MAP_FULL);
 		return 0;
 	}
-	n = bpf_map_lookup_elem(&inflight, &zero);
-	if (n)
-		__sync_fetch_and_add(n, 1);
+	__sync_fetch_and_add(&inflight, 1);
 	return 0;
 }
 
@@ -550,19 +537,19 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	struct pending *p = 0;
 	struct pending local = {};
 	u64 cgroup_id, id;
-	u32 zero = 0, nr;
-	s64 *n = bpf_map_lookup_elem(&inflight, &zero);
+	u32 nr;
+	bool pending = *(volatile s64 *)&inflight > 0;
 
-	if (!denied && (!n || *n <= 0)) /* the fast path of nearly every syscall */
+	if (!denied && !pending) /* the fast path of nearly every syscall */
 		return 0;
 
 	id = bpf_get_current_pid_tgid();
-	if (n && *n > 0) {
+	if (pending) {
 		p = bpf_map_lookup_elem(&pending_calls, &id);
 		if (p) {
 			local = *p;
 			if (bpf_map_delete_elem(&pending_calls, &id) == 0)
-				__sync_fetch_and_add(n, -1);
+				__sync_fetch_and_add(&inflight, -1);
 			p = &local;
 		}
 	}

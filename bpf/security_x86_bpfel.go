@@ -133,10 +133,8 @@ const (
 	securityMapCounters           = "counters"
 	securityMapEvents             = "events"
 	securityMapExecCaps           = "exec_caps"
-	securityMapInflight           = "inflight"
 	securityMapLost               = "lost"
 	securityMapPendingCalls       = "pending_calls"
-	securityMapSyscallClasses     = "syscall_classes"
 	securityMapTrackedCgroups     = "tracked_cgroups"
 	securityProgCgroupMkdir       = "cgroup_mkdir"
 	securityProgCgroupRmdir       = "cgroup_rmdir"
@@ -144,7 +142,9 @@ const (
 	securityProgSysEnter          = "sys_enter"
 	securityProgSysExit           = "sys_exit"
 	securityVarCountHost          = "count_host"
+	securityVarInflight           = "inflight"
 	securityVarSelfTgid           = "self_tgid"
+	securityVarSyscallClasses     = "syscall_classes"
 	securityVarUnusedCgroupEvent  = "unused_cgroup_event"
 	securityVarUnusedCgroupState  = "unused_cgroup_state"
 	securityVarUnusedCounterKind  = "unused_counter_kind"
@@ -212,10 +212,8 @@ type securityMapSpecs struct {
 	Counters       *ebpf.MapSpec `ebpf:"counters"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
 	ExecCaps       *ebpf.MapSpec `ebpf:"exec_caps"`
-	Inflight       *ebpf.MapSpec `ebpf:"inflight"`
 	Lost           *ebpf.MapSpec `ebpf:"lost"`
 	PendingCalls   *ebpf.MapSpec `ebpf:"pending_calls"`
-	SyscallClasses *ebpf.MapSpec `ebpf:"syscall_classes"`
 	TrackedCgroups *ebpf.MapSpec `ebpf:"tracked_cgroups"`
 }
 
@@ -224,7 +222,9 @@ type securityMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type securityVariableSpecs struct {
 	CountHost          *ebpf.VariableSpec `ebpf:"count_host"`
+	Inflight           *ebpf.VariableSpec `ebpf:"inflight"`
 	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
+	SyscallClasses     *ebpf.VariableSpec `ebpf:"syscall_classes"`
 	UnusedCgroupEvent  *ebpf.VariableSpec `ebpf:"unused_cgroup_event"`
 	UnusedCgroupState  *ebpf.VariableSpec `ebpf:"unused_cgroup_state"`
 	UnusedCounterKind  *ebpf.VariableSpec `ebpf:"unused_counter_kind"`
@@ -259,10 +259,8 @@ type securityMaps struct {
 	Counters       *ebpf.Map `ebpf:"counters"`
 	Events         *ebpf.Map `ebpf:"events"`
 	ExecCaps       *ebpf.Map `ebpf:"exec_caps"`
-	Inflight       *ebpf.Map `ebpf:"inflight"`
 	Lost           *ebpf.Map `ebpf:"lost"`
 	PendingCalls   *ebpf.Map `ebpf:"pending_calls"`
-	SyscallClasses *ebpf.Map `ebpf:"syscall_classes"`
 	TrackedCgroups *ebpf.Map `ebpf:"tracked_cgroups"`
 }
 
@@ -271,10 +269,8 @@ func (m *securityMaps) Close() error {
 		m.Counters,
 		m.Events,
 		m.ExecCaps,
-		m.Inflight,
 		m.Lost,
 		m.PendingCalls,
-		m.SyscallClasses,
 		m.TrackedCgroups,
 	)
 }
@@ -284,7 +280,9 @@ func (m *securityMaps) Close() error {
 // It can be passed to loadSecurityObjects or ebpf.CollectionSpec.LoadAndAssign.
 type securityVariables struct {
 	CountHost          *ebpf.Variable `ebpf:"count_host"`
+	Inflight           *ebpf.Variable `ebpf:"inflight"`
 	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
+	SyscallClasses     *ebpf.Variable `ebpf:"syscall_classes"`
 	UnusedCgroupEvent  *ebpf.Variable `ebpf:"unused_cgroup_event"`
 	UnusedCgroupState  *ebpf.Variable `ebpf:"unused_cgroup_state"`
 	UnusedCounterKind  *ebpf.Variable `ebpf:"unused_counter_kind"`

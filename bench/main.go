@@ -1,0 +1,124 @@
+// Command bench measures what breakwater costs: the per-syscall overhead of
+// its programs against no programs and against empty programs on the same
+// hooks (the floor of any tracepoint tool), on the host and in a container.
+// It prints figures measured in one run; docs/performance.md records them.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/breakwater/breakwater/bpf"
+	"github.com/breakwater/breakwater/collectors"
+	"github.com/breakwater/breakwater/collectors/security"
+	"github.com/breakwater/breakwater/exporter/identity"
+)
+
+const image = "breakwater-test/busybox:latest"
+
+func main() {
+	calls := flag.Int("calls", 3000000, "getppid calls per measurement")
+	rounds := flag.Int("rounds", 7, "measurements per condition (the median is reported)")
+	flag.Parse()
+	if os.Geteuid() != 0 {
+		log.Fatal("bench: needs root (loads BPF programs, runs containers)")
+	}
+	dir, err := os.MkdirTemp("", "bw-bench")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	loop := filepath.Join(dir, "loop")
+	if out, err := exec.Command("gcc", "-static", "-O2", "-o", loop, "bench/loop.c").CombinedOutput(); err != nil {
+		log.Fatalf("gcc: %v\n%s", err, out)
+	}
+
+	const ctr = "bw-bench-loop"
+	_ = exec.Command("docker", "rm", "-f", ctr).Run()
+	if out, err := exec.Command("docker", "run", "-d", "--name", ctr, "--pull", "never", "--network", "none",
+		"-v", dir+":/bench:ro", image, "sleep", "3600").CombinedOutput(); err != nil {
+		log.Fatalf("docker run: %v\n%s", err, out)
+	}
+	defer exec.Command("docker", "rm", "-f", ctr).Run()
+
+	host := func() float64 { return measure(exec.Command(loop, strconv.Itoa(*calls))) }
+	inContainer := func() float64 {
+		return measure(exec.Command("docker", "exec", ctr, "/bench/loop", strconv.Itoa(*calls)))
+	}
+
+	type condition struct {
+		name  string
+		setup func() (teardown func())
+	}
+	conditions := []condition{
+		{"none", func() func() { return func() {} }},
+		{"empty programs", func() func() {
+			f, err := bpf.LoadFloor()
+			if err != nil {
+				log.Fatalf("floor: %v", err)
+			}
+			return func() { f.Close() }
+		}},
+		{"breakwater", func() func() {
+			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+			c, err := security.New(collectors.Deps{Logger: logger, Identity: identity.NewResolver(logger, identity.Options{}),
+				Health: &collectors.Health{}}, security.Config{Expiry: 5 * 60e9, MaxContainers: 1024, CounterEntries: 65536})
+			if err != nil {
+				log.Fatalf("breakwater: %v", err)
+			}
+			return func() { c.Close() }
+		}},
+	}
+	results := map[string]map[string][]float64{}
+	for r := 0; r < *rounds; r++ {
+		for _, c := range conditions {
+			teardown := c.setup()
+			if results[c.name] == nil {
+				results[c.name] = map[string][]float64{}
+			}
+			results[c.name]["host"] = append(results[c.name]["host"], host())
+			results[c.name]["container"] = append(results[c.name]["container"], inContainer())
+			teardown()
+		}
+	}
+
+	fmt.Printf("getppid, ns per call (median of %d rounds of %d calls)\n", *rounds, *calls)
+	fmt.Printf("%-16s %10s %10s\n", "condition", "host", "container")
+	med := map[string]map[string]float64{}
+	for _, c := range conditions {
+		med[c.name] = map[string]float64{"host": median(results[c.name]["host"]), "container": median(results[c.name]["container"])}
+		fmt.Printf("%-16s %10.1f %10.1f\n", c.name, med[c.name]["host"], med[c.name]["container"])
+	}
+	for _, where := range []string{"host", "container"} {
+		floor := med["empty programs"][where] - med["none"][where]
+		bw := med["breakwater"][where] - med["none"][where]
+		fmt.Printf("%s: empty programs add %.1f ns, breakwater adds %.1f ns: %.2fx the floor\n", where, floor, bw, bw/floor)
+	}
+}
+
+func measure(cmd *exec.Cmd) float64 {
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		log.Fatalf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, out)
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	if err != nil {
+		log.Fatalf("parsing %q: %v", out, err)
+	}
+	return v
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
