@@ -26,6 +26,7 @@ import (
 
 	"github.com/breakwater/breakwater/collectors"
 	"github.com/breakwater/breakwater/collectors/security"
+	"github.com/breakwater/breakwater/exporter/alertpush"
 	"github.com/breakwater/breakwater/exporter/identity"
 )
 
@@ -48,6 +49,8 @@ func run(args []string) int {
 	maxRequests := app.Flag("web.max-requests", "Maximum number of parallel scrape requests; 0 means no limit.").Default("40").Int()
 	dockerHost := app.Flag("runtime.docker-host", "Docker engine address for container names and images.").Default("unix:///var/run/docker.sock").String()
 	criEndpoint := app.Flag("runtime.containerd-socket", "containerd socket for Kubernetes (CRI) container labels.").Default("/run/containerd/containerd.sock").String()
+
+	amConfig := alertpush.AddFlags(app)
 
 	logConfig := &promslog.Config{}
 	promslogflag.AddFlags(app, logConfig)
@@ -78,6 +81,21 @@ func run(args []string) int {
 	resolver := identity.NewResolver(logger, identity.Options{DockerHost: *dockerHost, CRIEndpoint: *criEndpoint})
 	deps := collectors.Deps{Logger: logger, Identity: resolver, Health: health}
 
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	reg := prometheus.NewRegistry()
+	if amConfig.Enabled() {
+		pusher, err := alertpush.New(logger, amConfig)
+		if err != nil {
+			logger.Error("invalid Alertmanager settings", "err", err)
+			return 2
+		}
+		reg.MustRegister(pusher)
+		go pusher.Run(ctx)
+		deps.Escapes = pusher
+	}
+
 	set := collectors.New(deps)
 	defer func() {
 		if err := set.Close(); err != nil {
@@ -95,7 +113,6 @@ func run(args []string) int {
 		}
 	}
 
-	reg := prometheus.NewRegistry()
 	reg.MustRegister(set, versioncollector.NewCollector("breakwater"),
 		promcollectors.NewGoCollector(), promcollectors.NewProcessCollector(promcollectors.ProcessCollectorOpts{}))
 
@@ -121,8 +138,6 @@ func run(args []string) int {
 	}
 
 	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- web.ListenAndServe(server, toolkitFlags, logger) }()
 	select {
