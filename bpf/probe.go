@@ -120,9 +120,9 @@ func Load(opts Options) (*Probe, error) {
 	if _, err := btf.LoadKernelSpec(); err != nil {
 		return nil, fmt.Errorf("%w (%v)", ErrNoBTF, err)
 	}
-	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, fmt.Errorf("raising RLIMIT_MEMLOCK: %w", err)
-	}
+	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK. Without the
+	// privilege to raise it the load below fails and names what is missing.
+	memlockErr := rlimit.RemoveMemlock()
 	spec, err := loadSecurity()
 	if err != nil {
 		return nil, fmt.Errorf("parsing embedded BPF object: %w", err)
@@ -152,7 +152,7 @@ func Load(opts Options) (*Probe, error) {
 	}
 	p := &Probe{links: map[string]link.Link{}, attachEr: map[string]error{}}
 	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
-		return nil, explainLoadError(err)
+		return nil, explainLoadError(err, memlockErr)
 	}
 	p.reader, err = ringbuf.NewReader(p.objs.Events)
 	if err != nil {
@@ -178,9 +178,13 @@ func Load(opts Options) (*Probe, error) {
 }
 
 // explainLoadError names the missing privilege when that is the cause.
-func explainLoadError(err error) error {
+func explainLoadError(err, memlockErr error) error {
 	if errors.Is(err, os.ErrPermission) {
-		return fmt.Errorf("loading BPF programs: %w: breakwater needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN on kernels before 5.8) to load tracing programs", err)
+		msg := "breakwater needs CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN on kernels before 5.8) to load tracing programs"
+		if memlockErr != nil {
+			msg += ", and CAP_SYS_RESOURCE to raise RLIMIT_MEMLOCK on kernels before 5.11"
+		}
+		return fmt.Errorf("loading BPF programs: %w: %s", err, msg)
 	}
 	var ve *ebpf.VerifierError
 	if errors.As(err, &ve) {

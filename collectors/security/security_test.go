@@ -357,3 +357,39 @@ func waitFor(t *testing.T, cond func() bool, format string, args ...any) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestFullCounterMapIsCounted shrinks the counter map so that a container's
+// outcomes overflow it: the overflow is counted, nothing crashes, and the
+// keys already there keep counting.
+func TestFullCounterMapIsCounted(t *testing.T) {
+	testenv.RequireRoot(t)
+	r := newCollector(t, Config{CounterEntries: 2}, nil)
+	runAttempt(t, "bw-sec-full-1", nil, "unshare-user", "3")
+	runAttempt(t, "bw-sec-full-2", nil, "mount")
+	runAttempt(t, "bw-sec-full-3", nil, "kernel_module")
+	lost := r.series(t, "breakwater_bpf_events_lost_total", map[string]string{"reason": "counter_map_full"}, "reason")
+	if lost["counter_map_full"] == 0 {
+		t.Errorf("overflow of a 2-entry counter map not counted: %v", lost)
+	}
+	if got := r.series(t, "breakwater_syscalls_denied_total", map[string]string{"name": "bw-sec-full-1"}, "syscall"); got["unshare"] != 3 {
+		t.Errorf("keys that fit must keep counting: %v", got)
+	}
+}
+
+// TestExpiryDropsSeries shows an exited container's series go after the
+// expiry and the kernel maps return to empty.
+func TestExpiryDropsSeries(t *testing.T) {
+	testenv.RequireRoot(t)
+	r := newCollector(t, Config{Expiry: time.Second, ResyncInterval: 500 * time.Millisecond}, nil)
+	runAttempt(t, "bw-sec-expiry", nil, "mount")
+	if got := r.series(t, "breakwater_escape_attempts_total", map[string]string{"name": "bw-sec-expiry"}, "technique"); got["mount"] != 1 {
+		t.Fatalf("attempt not counted before expiry: %v", got)
+	}
+	_ = exec.Command("docker", "rm", "-f", "bw-sec-expiry").Run()
+	waitFor(t, func() bool {
+		return len(r.series(t, "breakwater_escape_attempts_total", map[string]string{"name": "bw-sec-expiry"}, "technique")) == 0
+	}, "series of bw-sec-expiry to expire")
+	if got := r.series(t, "breakwater_series_expired_total", nil); got[""] < 1 {
+		t.Errorf("breakwater_series_expired_total = %v", got)
+	}
+}

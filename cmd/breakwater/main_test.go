@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/breakwater/breakwater/internal/testenv"
+)
+
+func build(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "breakwater")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestBadInputFailsFast: unknown flags and malformed web configs stop the
+// exporter before it loads anything, with the reason.
+func TestBadInputFailsFast(t *testing.T) {
+	bin := build(t)
+	bad := filepath.Join(t.TempDir(), "web.yml")
+	if err := os.WriteFile(bad, []byte("tls_server_config: {cert_file: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "web-missing-key.yml")
+	if err := os.WriteFile(missing, []byte("tls_server_config:\n  cert_file: /nonexistent.crt\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--no-such-flag"}, "unknown long flag '--no-such-flag'"},
+		{[]string{"--collector.security.expiry=soon"}, `invalid duration "soon"`},
+		{[]string{"--web.config.file=" + bad}, "invalid --web.config.file"},
+		{[]string{"--web.config.file=" + missing}, "invalid --web.config.file"},
+		{[]string{"--alertmanager.url=::not-a-url"}, `invalid URL`},
+	}
+	for _, tc := range cases {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		out, err := exec.CommandContext(ctx, bin, tc.args...).CombinedOutput()
+		cancel()
+		if err == nil {
+			t.Errorf("%v: exited 0", tc.args)
+			continue
+		}
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
+			t.Errorf("%v: %v, want exit code 2", tc.args, err)
+		}
+		if !strings.Contains(string(out), tc.want) {
+			t.Errorf("%v: output %q lacks %q", tc.args, out, tc.want)
+		}
+	}
+}
+
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return string(b)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("scraping %s: %v", url, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestServesAndDetaches starts the exporter, scrapes it, and stops it with
+// SIGTERM: every program is attached while it runs and detached after.
+func TestServesAndDetaches(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := build(t)
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, "--web.listen-address="+addr)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	body := scrape(t, "http://"+addr+"/metrics")
+	for _, want := range []string{
+		`breakwater_build_info{`,
+		`breakwater_bpf_program_attached{hook="sys_enter",program="sys_enter"} 1`,
+		`breakwater_scrape_collector_success{collector="security"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	progs := linkedPrograms(t, cmd.Process.Pid)
+	if len(progs) != 5 {
+		t.Errorf("exporter holds %d BPF links, want 5", len(progs))
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit after SIGTERM: %v", err)
+	}
+	// The kernel frees programs after an RCU grace period, not at exit.
+	var left []int
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, err := exec.Command("bpftool", "-j", "prog", "show").Output()
+		if err != nil {
+			t.Fatalf("bpftool prog show: %v", err)
+		}
+		var loaded []struct {
+			ID int `json:"id"`
+		}
+		if err := json.Unmarshal(out, &loaded); err != nil {
+			t.Fatal(err)
+		}
+		left = nil
+		for _, p := range loaded {
+			if progs[p.ID] {
+				left = append(left, p.ID)
+			}
+		}
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(left) > 0 {
+		t.Errorf("programs %v still loaded after SIGTERM", left)
+	}
+	if pins, _ := filepath.Glob("/sys/fs/bpf/*breakwater*"); len(pins) > 0 {
+		t.Errorf("pinned objects left: %v", pins)
+	}
+}
+
+// linkedPrograms returns the ids of the programs a process holds BPF links
+// to, from the fdinfo of its descriptors.
+func linkedPrograms(t *testing.T, pid int) map[int]bool {
+	t.Helper()
+	infos, err := filepath.Glob(fmt.Sprintf("/proc/%d/fdinfo/*", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	progs := map[int]bool{}
+	for _, f := range infos {
+		b, err := os.ReadFile(f)
+		if err != nil || !strings.Contains(string(b), "link_id:") {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			var id int
+			if _, err := fmt.Sscanf(line, "prog_id:\t%d", &id); err == nil {
+				progs[id] = true
+			}
+		}
+	}
+	return progs
+}
+
+// TestWithoutBPFPrivilegesItServesTheRest runs the exporter as an
+// unprivileged user: the security collector fails with an error naming the
+// capabilities it needs, and the exporter keeps serving.
+func TestWithoutBPFPrivilegesItServesTheRest(t *testing.T) {
+	testenv.RequireRoot(t)
+	// A directory the unprivileged user can reach.
+	dir, err := os.MkdirTemp("", "bw-unpriv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "breakwater")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	addr := freeAddr(t)
+	logf := filepath.Join(t.TempDir(), "log")
+	log, err := os.Create(logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
+		bin, "--web.listen-address="+addr)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	body := scrape(t, "http://"+addr+"/metrics")
+	for _, want := range []string{
+		`breakwater_scrape_collector_success{collector="security"} 0`,
+		`breakwater_bpf_program_attached{hook="sys_exit",program="sys_exit"} 0`,
+		`breakwater_build_info{`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	b, _ := os.ReadFile(logf)
+	if !strings.Contains(string(b), "CAP_BPF") {
+		t.Errorf("log does not name the missing capability:\n%s", b)
+	}
+}
