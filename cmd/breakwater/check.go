@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/features"
 	"golang.org/x/sys/unix"
@@ -53,7 +55,7 @@ func check(w io.Writer) int {
 	probe("raw tracepoints", features.HaveProgramType(ebpf.RawTracepoint))
 	probe("ring buffer", features.HaveMapType(ebpf.RingBuf))
 	probe("per-CPU hash", features.HaveMapType(ebpf.PerCPUHash))
-	probe("kprobes (optional)", features.HaveProgramType(ebpf.Kprobe))
+	probe("kprobes (optional)", kprobeAttach())
 	probe("BPF LSM (optional)", features.HaveProgramType(ebpf.LSM))
 
 	fmt.Fprintln(w, "breakwater hooks:")
@@ -85,4 +87,23 @@ func check(w io.Writer) int {
 		fmt.Fprintln(w, "  not running as root: grant CAP_BPF, CAP_PERFMON, CAP_SYS_RESOURCE (memlock on old kernels) and CAP_DAC_READ_SEARCH.")
 	}
 	return 1
+}
+
+// kprobeAttach tries to attach a trivial kprobe: kernels built without
+// CONFIG_KPROBES load the program type but cannot attach it.
+func kprobeAttach() error {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type:         ebpf.Kprobe,
+		License:      "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+	})
+	if err != nil {
+		return err
+	}
+	defer prog.Close()
+	l, err := link.Kprobe("do_sys_openat2", prog, nil)
+	if err != nil {
+		return err
+	}
+	return l.Close()
 }

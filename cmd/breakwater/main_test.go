@@ -227,3 +227,18 @@ func TestWithoutBPFPrivilegesItServesTheRest(t *testing.T) {
 		t.Errorf("log does not name the missing capability:\n%s", b)
 	}
 }
+
+// TestCheckReportsEveryHook runs `breakwater check` on this kernel.
+func TestCheckReportsEveryHook(t *testing.T) {
+	testenv.RequireRoot(t)
+	out, err := exec.Command(build(t), "check").CombinedOutput()
+	if err != nil {
+		t.Fatalf("check: %v\n%s", err, out)
+	}
+	for _, want := range []string{"BTF:           yes", "raw_tp/sys_enter       usable", "raw_tp/sys_exit        usable",
+		"raw_tp/sched_process_exec usable", "raw_tp/cgroup_mkdir    usable", "all 10 escape techniques"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
+	}
+}
