@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/breakwater/breakwater/collectors"
+	_ "github.com/breakwater/breakwater/collectors/resources" // registers the resources collector
 	"github.com/breakwater/breakwater/collectors/security"
 	"github.com/breakwater/breakwater/exporter/alertpush"
 	"github.com/breakwater/breakwater/exporter/identity"
