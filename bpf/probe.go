@@ -127,17 +127,22 @@ func Load(opts Options) (*Probe, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing embedded BPF object: %w", err)
 	}
-	if opts.MaxContainers > 0 {
-		spec.Maps["tracked_cgroups"].MaxEntries = opts.MaxContainers
-		spec.Maps["exec_caps"].MaxEntries = opts.MaxContainers
-	}
-	if opts.CounterEntries > 0 {
-		spec.Maps["counters"].MaxEntries = opts.CounterEntries
-	}
-	if err := spec.Variables["self_tgid"].Set(uint32(os.Getpid())); err != nil {
+	// The typed specs bpf2go generated: no map or variable is named by string.
+	var specs securitySpecs
+	if err := spec.Assign(&specs); err != nil {
 		return nil, err
 	}
-	if err := spec.Variables["count_host"].Set(opts.CountHost); err != nil {
+	if opts.MaxContainers > 0 {
+		specs.TrackedCgroups.MaxEntries = opts.MaxContainers
+		specs.ExecCaps.MaxEntries = opts.MaxContainers
+	}
+	if opts.CounterEntries > 0 {
+		specs.Counters.MaxEntries = opts.CounterEntries
+	}
+	if err := specs.SelfTgid.Set(uint32(os.Getpid())); err != nil {
+		return nil, err
+	}
+	if err := specs.CountHost.Set(opts.CountHost); err != nil {
 		return nil, err
 	}
 	var classes [syscallSlots]uint8
@@ -147,7 +152,7 @@ func Load(opts Options) (*Probe, error) {
 		}
 		classes[nr] = uint8(class)
 	}
-	if err := spec.Variables["syscall_classes"].Set(classes); err != nil {
+	if err := specs.SyscallClasses.Set(classes); err != nil {
 		return nil, err
 	}
 	p := &Probe{links: map[string]link.Link{}, attachEr: map[string]error{}}
