@@ -249,7 +249,8 @@ func (c *Collector) Update(ch chan<- prometheus.Metric) error {
 // CgroupCreated tells the collector that a cgroup was created in the
 // unified hierarchy, at path relative to its root as the cgroup_mkdir
 // tracepoint reports it. The security collector calls it for every BPF
-// cgroup_mkdir event; it counts container starts the moment they happen.
+// cgroup_mkdir event; it counts container starts the moment they happen and
+// never blocks the caller on a container runtime.
 func (c *Collector) CgroupCreated(path string) { c.restarts.cgroupCreated(path) }
 
 // Close stops cAdvisor and the event watchers.

@@ -127,9 +127,13 @@ func (r *restarts) cgroupCreated(path string) {
 	if r.root != "" {
 		ino, _ = identity.CgroupID(r.root, path)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	r.report(ctx, start{id: id, ino: ino, path: path}, false)
+	// The caller is the BPF event loop: read the cgroup id now, while the
+	// cgroup surely exists, and name the container without blocking it.
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		r.report(ctx, start{id: id, ino: ino, path: path}, false)
+	}()
 }
 
 // report counts a start unless another report of the same start was
