@@ -11,7 +11,7 @@ LDFLAGS := -X github.com/prometheus/common/version.Version=$(VERSION) \
 	-X github.com/prometheus/common/version.Revision=$(shell git rev-parse HEAD 2>/dev/null) \
 	-X github.com/prometheus/common/version.Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
 
-.PHONY: all build run test unit e2e bench generate check-generated rules dashboards lint tools deps docker
+.PHONY: all build run test test-engine-restart unit e2e bench generate check-generated rules dashboards lint tools deps docker
 
 all: build
 
@@ -41,6 +41,11 @@ docker:
 test: deps tools docker
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 40m ./...
+
+# test-engine-restart stops and starts the Docker engine: it runs alone,
+# after every other test, because it stops every container on the host.
+test-engine-restart: docker
+	BREAKWATER_TEST_ENGINE_RESTART=1 $(GO) test -count=1 -run TestDockerEngineRestart ./collectors/resources/
 
 unit:
 	$(GO) test -count=1 -short ./...

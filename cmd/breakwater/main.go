@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -97,6 +98,10 @@ func run(args []string) int {
 		deps.Escapes = pusher
 	}
 
+	// cAdvisor's Docker factory reads its own Go flag, not ours.
+	if err := flag.Set("docker", *dockerHost); err != nil {
+		logger.Warn("cAdvisor ignores --runtime.docker-host", "err", err)
+	}
 	set := collectors.New(deps)
 	defer func() {
 		if err := set.Close(); err != nil {
