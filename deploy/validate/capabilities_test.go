@@ -47,7 +47,7 @@ func TestCapabilitySet(t *testing.T) {
 		}
 		granted = append(granted, name)
 	}
-	bin := buildExporter(t)
+	bin := exporterBinary(t)
 
 	const victim = "bw-deploy-victim"
 	testenv.Container(t, victim, nil, "sh", "-c", "sleep 2; while true; do mount -t tmpfs none /mnt 2>/dev/null; sleep 1; done")
@@ -140,19 +140,6 @@ func boundingSet(t *testing.T) map[string]bool {
 		held[name] = mask&(1<<bit) != 0
 	}
 	return held
-}
-
-// buildExporter builds cmd/breakwater statically, as an image would ship it.
-func buildExporter(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "breakwater")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/breakwater")
-	cmd.Dir = testenv.RepoRoot(t)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the exporter: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // startExporter runs setpriv with args until the test ends and returns a
