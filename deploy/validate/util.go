@@ -3,6 +3,8 @@ package validate
 import (
 	"bufio"
 	"bytes"
+
+	"sigs.k8s.io/yaml"
 )
 
 func bufioReader(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReader(b)) }
@@ -18,3 +20,7 @@ func stripComments(doc []byte) []byte {
 	}
 	return bytes.Join(out, []byte("\n"))
 }
+
+// yamlUnmarshal decodes the fields a test reads from someone else's file,
+// leniently: strictness is that file's owner's test.
+func yamlUnmarshal(b []byte, v any) error { return yaml.Unmarshal(b, v) }
