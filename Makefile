@@ -73,4 +73,5 @@ dashboards:
 lint: tools
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
-	$(GO) run -modfile=tools/go.mod honnef.co/go/tools/cmd/staticcheck ./... 2>/dev/null || true
+	$(GO) tool -modfile=tools/go.mod staticcheck ./...
+	$(TOOLS_BIN)/promtool check rules rules/breakwater.rules.yml

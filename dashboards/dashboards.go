@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 the v1 dashboard schema is what Grafana provisions from JSON files and the sidecar ConfigMap
+
 // Package dashboards builds breakwater's Grafana dashboards with the
 // grafana-foundation-sdk. The committed JSON under dashboards/ and the Grafana
 // provisioning files under deploy/grafana/ are outputs of this package

@@ -165,7 +165,7 @@ func (r *restarts) report(ctx context.Context, s start, first bool) {
 	r.lastStart[s.id] = now
 	r.mu.Unlock()
 
-	who := identity.Identity{ContainerID: s.id}
+	var who identity.Identity
 	if s.who != nil {
 		who = *s.who
 	} else {
