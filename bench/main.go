@@ -5,6 +5,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -16,9 +17,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/breakwater/breakwater/bpf"
 	"github.com/breakwater/breakwater/collectors"
+	"github.com/breakwater/breakwater/collectors/resources"
 	"github.com/breakwater/breakwater/collectors/security"
 	"github.com/breakwater/breakwater/exporter/identity"
 )
@@ -28,10 +31,42 @@ const image = "breakwater-test/busybox:latest"
 func main() {
 	calls := flag.Int("calls", 3000000, "getppid calls per measurement")
 	rounds := flag.Int("rounds", 7, "measurements per condition (the median is reported)")
+	parts := flag.String("parts", "syscalls,resources", "what to measure: syscalls, resources")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		log.Fatal("bench: needs root (loads BPF programs, runs containers)")
 	}
+	want := map[string]bool{}
+	for _, p := range strings.Split(*parts, ",") {
+		want[strings.TrimSpace(p)] = true
+	}
+	if want["syscalls"] {
+		syscallCost(*calls, *rounds)
+	}
+	if want["resources"] {
+		resourcesCost()
+	}
+}
+
+// resourcesCost measures the resources collector: scrape latency, RSS and
+// idle CPU with 0, 50 and 100 running containers.
+func resourcesCost() {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	res, err := resources.Bench(context.Background(), logger, resources.BenchOptions{
+		Image: image, Counts: []int{0, 50, 100}, Scrapes: 100, Idle: 30 * time.Second, ScrapeInterval: 15 * time.Second})
+	if err != nil {
+		log.Fatalf("resources bench: %v", err)
+	}
+	fmt.Printf("\nresources collector (100 scrapes per step; idle CPU over 30s at a 15s scrape interval)\n")
+	fmt.Printf("%-10s %8s %10s %10s %9s %14s\n", "containers", "series", "p50", "p99", "RSS MiB", "idle CPU cores")
+	for _, r := range res {
+		fmt.Printf("%-10d %8d %10s %10s %9.1f %14.4f\n", r.Containers, r.Series, r.ScrapeP50.Round(100*time.Microsecond),
+			r.ScrapeP99.Round(100*time.Microsecond), float64(r.RSSBytes)/(1<<20), r.IdleCPU)
+	}
+}
+
+// syscallCost measures getppid with no programs, empty programs and breakwater.
+func syscallCost(calls, rounds int) {
 	dir, err := os.MkdirTemp("", "bw-bench")
 	if err != nil {
 		log.Fatal(err)
@@ -50,9 +85,9 @@ func main() {
 	}
 	defer exec.Command("docker", "rm", "-f", ctr).Run()
 
-	host := func() float64 { return measure(exec.Command(loop, strconv.Itoa(*calls))) }
+	host := func() float64 { return measure(exec.Command(loop, strconv.Itoa(calls))) }
 	inContainer := func() float64 {
-		return measure(exec.Command("docker", "exec", ctr, "/bench/loop", strconv.Itoa(*calls)))
+		return measure(exec.Command("docker", "exec", ctr, "/bench/loop", strconv.Itoa(calls)))
 	}
 
 	type condition struct {
@@ -71,7 +106,7 @@ func main() {
 		{"breakwater", func() func() {
 			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 			c, err := security.New(collectors.Deps{Logger: logger, Identity: identity.NewResolver(logger, identity.Options{}),
-				Health: &collectors.Health{}}, security.Config{Expiry: 5 * 60e9, MaxContainers: 1024, CounterEntries: 65536})
+				Health: &collectors.Health{}}, security.Config{Expiry: 5 * time.Minute, MaxContainers: 1024, CounterEntries: 65536})
 			if err != nil {
 				log.Fatalf("breakwater: %v", err)
 			}
@@ -79,7 +114,7 @@ func main() {
 		}},
 	}
 	results := map[string]map[string][]float64{}
-	for r := 0; r < *rounds; r++ {
+	for r := 0; r < rounds; r++ {
 		for _, c := range conditions {
 			teardown := c.setup()
 			if results[c.name] == nil {
@@ -91,7 +126,7 @@ func main() {
 		}
 	}
 
-	fmt.Printf("getppid, ns per call (median of %d rounds of %d calls)\n", *rounds, *calls)
+	fmt.Printf("getppid, ns per call (median of %d rounds of %d calls)\n", rounds, calls)
 	fmt.Printf("%-16s %10s %10s\n", "condition", "host", "container")
 	med := map[string]map[string]float64{}
 	for _, c := range conditions {
