@@ -25,7 +25,8 @@ import (
 // enough: the BPF programs attach, and an escape attempt of a real container
 // is counted under its Docker name, which needs the runtime socket, the
 // cgroup tree and /proc/<pid>/comm of other processes without
-// CAP_DAC_READ_SEARCH or CAP_SYS_PTRACE. Then it removes each capability the
+// CAP_DAC_READ_SEARCH or CAP_SYS_PTRACE, and the embedded cAdvisor reports
+// the container's memory. Then it removes each capability the
 // kernel needs and proves the exporter is blind without it.
 func TestCapabilitySet(t *testing.T) {
 	testenv.Docker(t)
@@ -95,7 +96,8 @@ func TestCapabilitySet(t *testing.T) {
 				if !tc.works {
 					break
 				}
-				if sample(body, "breakwater_escape_attempts_total", ident, `technique="mount"`) > 0 {
+				if sample(body, "breakwater_escape_attempts_total", ident, `technique="mount"`) > 0 &&
+					sample(body, "container_memory_working_set_bytes", ident) > 0 {
 					break
 				}
 			}
@@ -105,10 +107,17 @@ func TestCapabilitySet(t *testing.T) {
 			attached := sample(body, "breakwater_bpf_program_attached", `program="sys_enter"`)
 			success := sample(body, "breakwater_scrape_collector_success", `collector="security"`)
 			attempts := sample(body, "breakwater_escape_attempts_total", ident, `technique="mount"`)
-			t.Logf("caps %v: sys_enter attached %v, security collector success %v, mount attempts of %s %v", tc.caps, attached, success, victim, attempts)
+			memory := sample(body, "container_memory_working_set_bytes", ident)
+			t.Logf("caps %v: sys_enter attached %v, security collector success %v, mount attempts of %s %v, its working set %v", tc.caps, attached, success, victim, attempts, memory)
 			if tc.works {
-				if attached != 1 || success != 1 || attempts <= 0 {
-					t.Errorf("the DaemonSet's capabilities are not enough\n%s", logs())
+				if attached != 1 || success != 1 || attempts <= 0 || memory <= 0 {
+					var mem []string
+					for l := range strings.Lines(body) {
+						if strings.HasPrefix(l, "container_memory_working_set_bytes{") {
+							mem = append(mem, l)
+						}
+					}
+					t.Errorf("the DaemonSet's capabilities are not enough; working-set series:\n%s\nlog:\n%s", strings.Join(mem, ""), logs())
 				}
 			} else if attached == 1 || success == 1 {
 				t.Errorf("the exporter works without this capability: drop it from the DaemonSet")
@@ -214,7 +223,12 @@ func sample(body, metric string, matchers ...string) float64 {
 		if !allIn(labels, matchers) {
 			continue
 		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(rest[end+1:]), 64)
+		// The value, then cAdvisor's optional timestamp.
+		fields := strings.Fields(rest[end+1:])
+		if len(fields) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(fields[0], 64)
 		if err != nil {
 			continue
 		}
