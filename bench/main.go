@@ -31,7 +31,8 @@ const image = "breakwater-test/busybox:latest"
 func main() {
 	calls := flag.Int("calls", 3000000, "getppid calls per measurement")
 	rounds := flag.Int("rounds", 7, "measurements per condition (the median is reported)")
-	parts := flag.String("parts", "syscalls,resources", "what to measure: syscalls, resources")
+	parts := flag.String("parts", "syscalls,resources,alerts", "what to measure: syscalls, resources, alerts")
+	attempts := flag.Int("attempts", 200, "escape attempts for the syscall-to-Alertmanager latency")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		log.Fatal("bench: needs root (loads BPF programs, runs containers)")
@@ -45,6 +46,14 @@ func main() {
 	}
 	if want["resources"] {
 		resourcesCost()
+	}
+	if want["alerts"] {
+		p50, p99, err := measureAlertLatency(context.Background(), *attempts)
+		if err != nil {
+			log.Fatalf("alert latency: %v", err)
+		}
+		fmt.Printf("\nescape attempt syscall to Alertmanager API accepted (%d attempts): p50 %s, p99 %s\n",
+			*attempts, p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond))
 	}
 }
 
