@@ -41,6 +41,7 @@ docker:
 test: deps tools docker
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 40m ./...
+	cd deploy/validate && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
 
 # test-engine-restart stops and starts the Docker engine: it runs alone,
 # after every other test, because it stops every container on the host.
@@ -60,6 +61,7 @@ bench: build tools docker
 # every generated artifact; check-generated fails when the committed files drift.
 generate: rules dashboards
 	$(GO) generate ./bpf/...
+	$(GO) run ./deploy/helm/generate
 
 check-generated: generate
 	git diff --exit-code -- bpf rules deploy dashboards || (echo "generated files drifted: run make generate and commit" >&2; exit 1)
