@@ -1,0 +1,123 @@
+package hardening
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/breakwater/breakwater/internal/testenv"
+)
+
+// TestRestartAtOnce stops the exporter with SIGTERM and starts a second one
+// on the same address straight away: the second binds, attaches every
+// program and serves, and nothing of the first stays loaded or pinned.
+// (cmd/breakwater's TestServesAndDetaches proves the detach on its own.)
+func TestRestartAtOnce(t *testing.T) {
+	testenv.RequireRoot(t)
+	addr := freeAddr(t)
+	first := startOn(t, addr, nil)
+	attachedAll(t, first.metrics())
+	progs := linkedPrograms(t, first.pid())
+	if len(progs) != 5 {
+		t.Fatalf("first exporter holds %d BPF links, want 5", len(progs))
+	}
+
+	stopAt := time.Now()
+	if err := first.stop(); err != nil {
+		t.Fatalf("first exporter after SIGTERM: %v\n%s", err, first.logText())
+	}
+	exited := time.Since(stopAt)
+	second := startOn(t, addr, nil)
+	f := second.metrics()
+	serving := time.Since(stopAt)
+	attachedAll(t, f)
+	again := linkedPrograms(t, second.pid())
+	t.Logf("SIGTERM to exit: %s; SIGTERM to the second exporter serving on %s with every program attached: %s",
+		exited.Round(time.Millisecond), addr, serving.Round(time.Millisecond))
+	if len(again) != 5 {
+		t.Errorf("second exporter holds %d BPF links, want 5", len(again))
+	}
+	for id := range again {
+		if progs[id] {
+			t.Errorf("second exporter runs program %d of the first", id)
+		}
+	}
+	if !strings.Contains(first.logText(), "BPF programs detached") {
+		t.Errorf("first exporter did not log the detach:\n%s", tail(first.logText(), 20))
+	}
+	// The kernel frees programs after an RCU grace period, not at exit.
+	var left []int
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		left = stillLoaded(t, progs)
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(left) > 0 {
+		t.Errorf("programs %v of the first exporter still loaded", left)
+	}
+	if pins, _ := filepath.Glob("/sys/fs/bpf/*breakwater*"); len(pins) > 0 {
+		t.Errorf("pinned objects left: %v", pins)
+	}
+}
+
+func attachedAll(t *testing.T, f families) {
+	t.Helper()
+	if v, n := f.sum("breakwater_bpf_program_attached", nil); v != 5 || n != 5 {
+		t.Errorf("breakwater_bpf_program_attached: %v of %d attached", v, n)
+	}
+	if v := f.value(t, "breakwater_scrape_collector_success", map[string]string{"collector": "security"}); v != 1 {
+		t.Errorf(`breakwater_scrape_collector_success{collector="security"} = %v`, v)
+	}
+}
+
+// linkedPrograms returns the ids of the programs a process holds BPF links
+// to, from the fdinfo of its descriptors.
+func linkedPrograms(t *testing.T, pid int) map[int]bool {
+	t.Helper()
+	infos, err := filepath.Glob(fmt.Sprintf("/proc/%d/fdinfo/*", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	progs := map[int]bool{}
+	for _, f := range infos {
+		b, err := os.ReadFile(f)
+		if err != nil || !strings.Contains(string(b), "link_id:") {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			var id int
+			if _, err := fmt.Sscanf(line, "prog_id:\t%d", &id); err == nil {
+				progs[id] = true
+			}
+		}
+	}
+	return progs
+}
+
+// stillLoaded returns which of the programs the kernel still has.
+func stillLoaded(t *testing.T, progs map[int]bool) []int {
+	t.Helper()
+	out, err := exec.Command("bpftool", "-j", "prog", "show").Output()
+	if err != nil {
+		t.Fatalf("bpftool prog show: %v", err)
+	}
+	var loaded []struct {
+		ID int `json:"id"`
+	}
+	if err := json.Unmarshal(out, &loaded); err != nil {
+		t.Fatal(err)
+	}
+	var left []int
+	for _, p := range loaded {
+		if progs[p.ID] {
+			left = append(left, p.ID)
+		}
+	}
+	return left
+}

@@ -1,0 +1,122 @@
+package hardening
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/breakwater/breakwater/internal/testenv"
+)
+
+// TestDeniedSyscallStorm runs a container that makes millions of
+// unshare(CLONE_NEWUSER) calls, each denied by Docker's default seccomp
+// profile, as fast as the machine allows. The in-kernel counters are exact:
+// breakwater_syscalls_denied_total equals the calls the container made, and
+// so do the namespace and escape counters derived from the same map. Every
+// call is also an escape event on the ring buffer, which cannot keep up:
+// what it drops must show in breakwater_bpf_events_lost_total.
+func TestDeniedSyscallStorm(t *testing.T) {
+	if testing.Short() {
+		t.Skip("storm: seconds of two busy cores")
+	}
+	testenv.Docker(t)
+	storm := built(t, "storm")
+	e := start(t, nil)
+	before := e.metrics()
+	lostBefore := before.value(t, "breakwater_bpf_events_lost_total", map[string]string{"reason": "ringbuf_full"})
+
+	const calls = 4_000_000
+	procs := runtime.NumCPU()
+	name := "bw-hard-storm"
+	removeContainers(t, name)
+	_ = exec.Command("docker", "rm", "-f", name).Run()
+	out := docker(t, "run", "--name", name, "--network", "none", "--pull", "never",
+		"-v", storm+":/storm:ro", testenv.Image, "/storm", fmt.Sprint(calls), fmt.Sprint(procs))
+	var made, eperm, other int64
+	var secs, rate float64
+	if _, err := fmt.Sscanf(out, "calls=%d eperm=%d other=%d seconds=%g rate=%g", &made, &eperm, &other, &secs, &rate); err != nil {
+		t.Fatalf("storm output %q: %v", out, err)
+	}
+	t.Logf("storm: %d unshare(CLONE_NEWUSER) calls in %d processes, %d denied with EPERM, in %.3fs: %.0f calls/s", made, procs, eperm, secs, rate)
+	if eperm != calls || other != 0 {
+		t.Fatalf("not every call was denied with EPERM: %s", out)
+	}
+	if rate < 1e6 {
+		t.Logf("this machine reached %.2fM denied calls/s, below 1M/s, with the exporter attached", rate/1e6)
+	}
+
+	ident := map[string]string{"name": name, "image": testenv.Image}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range ident {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	// The counters are read at scrape time from the kernel's map: there is
+	// nothing to wait for but the identity, captured at cgroup creation.
+	var after families
+	var denied float64
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Second) {
+		after = e.metrics()
+		denied, _ = after.sum("breakwater_syscalls_denied_total", with("syscall", "unshare", "errno", "EPERM"))
+		if denied == float64(eperm) || time.Now().After(deadline) {
+			break
+		}
+	}
+	if denied != float64(eperm) {
+		t.Errorf("breakwater_syscalls_denied_total{syscall=\"unshare\",errno=\"EPERM\",name=%q} = %v, want %d", name, denied, eperm)
+	}
+	for _, c := range []struct {
+		metric string
+		match  map[string]string
+	}{
+		{"breakwater_namespace_operations_total", with("operation", "unshare", "namespace_type", "user", "result", "denied")},
+		{"breakwater_escape_attempts_total", with("technique", "namespace", "result", "blocked")},
+	} {
+		if got, _ := after.sum(c.metric, c.match); got != float64(eperm) {
+			t.Errorf("%s%v = %v, want %d", c.metric, c.match, got, eperm)
+		}
+	}
+	if got, n := after.sum("breakwater_syscalls_denied_total", ident); got != float64(eperm) {
+		t.Errorf("denied syscalls of %s over %d series = %v, want only the %d unshare calls", name, n, got, eperm)
+	}
+	lost := after.value(t, "breakwater_bpf_events_lost_total", map[string]string{"reason": "ringbuf_full"}) - lostBefore
+	// The exporter logs what it read from the ring buffer; wait until it
+	// has drained it.
+	logged := -1
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(2 * time.Second) {
+		n := countLines(t, e.log, `msg="escape attempt"`)
+		if n == logged {
+			break
+		}
+		logged = n
+	}
+	t.Logf("ring buffer: %.0f of %d escape events lost (breakwater_bpf_events_lost_total{reason=\"ringbuf_full\"}), %d logged", lost, eperm, logged)
+	// Each event is either logged or lost (cgroup events and other
+	// containers' attempts share the ring buffer, so allow a margin).
+	if float64(logged)+lost < float64(eperm) {
+		t.Errorf("%d events logged + %.0f counted lost < %d calls: events vanished uncounted", logged, lost, eperm)
+	}
+	if st, err := os.Stat(e.log); err == nil {
+		t.Logf("exporter log after the storm: %d bytes", st.Size())
+	}
+}
+
+// countLines counts the lines of a file that contain s.
+func countLines(t *testing.T, path, s string) int {
+	t.Helper()
+	out, err := exec.Command("grep", "-c", "-F", s, path).Output()
+	if err != nil && len(out) == 0 {
+		return 0
+	}
+	var n int
+	fmt.Sscan(string(out), &n)
+	return n
+}
