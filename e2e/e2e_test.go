@@ -1,0 +1,488 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/breakwater/breakwater/dashboards"
+	"github.com/breakwater/breakwater/exporter/alertpush"
+	"github.com/breakwater/breakwater/exporter/alertpush/amtest"
+	"github.com/breakwater/breakwater/internal/testenv"
+	"github.com/breakwater/breakwater/rules"
+)
+
+// rulesConfig shortens the rule pack's windows so that every alert can fire
+// within minutes; thresholds stay as shipped (memory > 90% of the limit,
+// more than 5 restarts, CPU above 2x the baseline and 0.1 cores). It goes
+// through the same rules.Load / rules.Write path as `rules/generate -config`.
+const rulesConfig = `# e2e: shortened windows, shipped thresholds
+rateWindow: 20s
+baselineWindow: 5m
+baselineMinAge: 30s
+memoryNearLimit: {for: 10s}
+cpuSpike: {for: 10s}
+restartingOften: {window: 2m}
+`
+
+// cpuIdle is how long the CPU scenario idles before it spikes, at least.
+// The rule compares the rate with the container's average since it started:
+// the spike stays "2x the baseline" for about as long as the idle phase
+// lasted, which must outlast the alert's for (10s) plus the warning route's
+// group_wait (30s) with a margin.
+const cpuIdle = 80 * time.Second
+
+// escapeDelay is how long the escape containers run before their attempts.
+// The security collector learns of a new container from a ring-buffer record
+// and, should that record be lost (a container flooding the ring buffer
+// elsewhere on the host), from its rescan every 15s at the latest; an
+// attempt before either is not counted.
+const escapeDelay = 16 * time.Second
+
+// alertDeadline bounds the wait for every alert after the scenarios start.
+const alertDeadline = 6 * time.Minute
+
+// expectation is a headline alert the receiver must get.
+type expectation struct {
+	alert     string
+	sc        *scenario
+	technique string   // escapes only
+	severity  string   // as the rule pack sets it
+	receivers []string // webhook paths the example routes send it to
+	withID    bool     // container_id label (restart counts have none)
+	from      string   // what the time is measured from
+	start     func() time.Time
+
+	seen   map[string]time.Time // receiver -> first arrival
+	first  arrival
+	errors []string
+}
+
+func (e *expectation) matches(a arrival) bool {
+	return a.labels["alertname"] == e.alert && a.labels["name"] == e.sc.name &&
+		(e.technique == "" || a.labels["technique"] == e.technique)
+}
+
+// check compares the labels of a matching alert with the contract's.
+func (e *expectation) check(a arrival, instance string) {
+	want := map[string]string{"severity": e.severity, "image": testenv.Image, "job": "breakwater", "instance": instance}
+	if e.withID {
+		want["container_id"] = e.sc.id
+	}
+	if e.technique != "" {
+		want["technique"] = e.technique
+	}
+	for k, v := range want {
+		if a.labels[k] != v {
+			e.errors = append(e.errors, fmt.Sprintf("label %s=%q, want %q", k, a.labels[k], v))
+		}
+	}
+	if _, ok := a.labels["container_id"]; ok && !e.withID {
+		e.errors = append(e.errors, "unexpected container_id label")
+	}
+}
+
+func (e *expectation) done() bool { return len(e.seen) == len(e.receivers) }
+
+// TestEndToEnd runs the whole path: scenario containers on the real Docker
+// engine, the built breakwater, a real Prometheus with the generated rule
+// pack (shortened windows) and a real Alertmanager with the example routes,
+// whose receivers all point at a webhook run here. Every headline alert
+// must reach its receiver with the contract's labels, and every panel of the
+// security and resources dashboards must return data afterwards.
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: takes minutes")
+	}
+	testenv.Docker(t)
+	promBin, amBin := testenv.Tool(t, "prometheus"), testenv.Tool(t, "alertmanager")
+	root := testenv.RepoRoot(t)
+	r := newRun(t)
+	t.Logf("logs of this run: %s", r.logs)
+	removeStale(t)
+	began := time.Now()
+
+	bwBin, attempt := build(t, r, root)
+
+	ruleCfg, err := rules.Load(r.write("rules/config.yml", []byte(rulesConfig)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ruleFile := r.path("rules/breakwater.rules.yml")
+	if err := rules.Write(ruleCfg, ruleFile, r.path("rules/prometheusrule.yaml")); err != nil {
+		t.Fatal(err)
+	}
+
+	hook := r.webhook()
+	amAddr := amtest.FreeAddr(t)
+	amCfg := r.write("alertmanager.yml", alertmanagerConfig(t, root, hook))
+	am := r.start("alertmanager", amBin, "--config.file="+amCfg, "--storage.path="+filepath.Join(t.TempDir(), "am"),
+		"--web.listen-address="+amAddr, "--cluster.listen-address=", "--log.level=debug")
+	waitReady(t, am, 30*time.Second, "http://"+amAddr+"/-/ready", statusOK)
+
+	// Pushed alerts get the target labels Prometheus puts on the rule
+	// alerts, so Alertmanager sees one alert whichever path comes first.
+	bwAddr := amtest.FreeAddr(t)
+	bw := r.start("breakwater", bwBin, "--web.listen-address="+bwAddr,
+		"--alertmanager.url=http://"+amAddr,
+		"--alertmanager.external-label=job=breakwater", "--alertmanager.external-label=instance="+bwAddr,
+		"--collector.resources.housekeeping-interval=1s")
+	waitReady(t, bw, 60*time.Second, "http://"+bwAddr+"/metrics", func(status int, body []byte) bool {
+		s := string(body)
+		return status == http.StatusOK &&
+			strings.Contains(s, `breakwater_scrape_collector_success{collector="security"} 1`) &&
+			strings.Contains(s, `breakwater_scrape_collector_success{collector="resources"} 1`)
+	})
+
+	promAddr := amtest.FreeAddr(t)
+	promCfg := r.write("prometheus.yml", []byte(fmt.Sprintf(`global:
+  scrape_interval: 2s
+  evaluation_interval: 1s
+rule_files: [%q]
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: [%q]
+scrape_configs:
+  - job_name: breakwater
+    static_configs:
+      - targets: [%q]
+`, ruleFile, amAddr, bwAddr)))
+	prom := r.start("prometheus", promBin, "--config.file="+promCfg, "--storage.tsdb.path="+filepath.Join(t.TempDir(), "prom"),
+		"--web.listen-address="+promAddr)
+	promURL := "http://" + promAddr
+	waitReady(t, prom, 60*time.Second, promURL+"/-/ready", statusOK)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	waitReady(t, prom, 30*time.Second, promURL+`/api/v1/query?query=up{job="breakwater"}==1`, func(status int, body []byte) bool {
+		return status == http.StatusOK && strings.Contains(string(body), bwAddr)
+	})
+	t.Logf("stack up after %s: breakwater %s, Prometheus %s, Alertmanager %s, webhook %s",
+		time.Since(began).Round(time.Millisecond), bwAddr, promAddr, amAddr, hook.addr)
+
+	// What a failed run leaves besides the process logs: each component's
+	// view of the alerts, the containers, and breakwater's exposition.
+	defer func() {
+		if !t.Failed() {
+			return
+		}
+		r.getTo("breakwater.metrics.txt", "http://"+bwAddr+"/metrics")
+		r.getTo("prometheus.alerts.json", promURL+"/api/v1/alerts")
+		r.getTo("prometheus.rules.json", promURL+"/api/v1/rules")
+		r.getTo("prometheus.targets.json", promURL+"/api/v1/targets")
+		r.getTo("alertmanager.alerts.json", "http://"+amAddr+"/api/v2/alerts")
+		out, _ := exec.Command("docker", "ps", "-a", "--no-trunc", "--filter", "name=^"+prefix).CombinedOutput()
+		_ = os.WriteFile(r.path("docker-ps.txt"), out, 0o644)
+	}()
+
+	// Scenarios, all at once.
+	attemptVol := []string{"-v", attempt + ":/attempt:ro"}
+	privileged := append(append(testenv.PrivilegedArgs(), "--security-opt", "systempaths=unconfined"), attemptVol...)
+	// tmpfs pages are charged to the container and, without swap, cannot be
+	// reclaimed: 60 MiB of 64 MiB is held for good (as collectors/resources
+	// tests do).
+	memory := r.container("memory", []string{"--memory", "64m", "--memory-swap", "64m", "--shm-size", "64m"},
+		"sh", "-c", "head -c 60m /dev/zero > /dev/shm/fill && exec sleep 900")
+	restarts := r.container("restarts", []string{"--restart=always"}, "sh", "-c", "sleep 1; exit 1")
+	// Idle until the test has seen its baseline, then a busy loop capped at
+	// half a core, so CFS throttling shows as well.
+	cpu := r.container("cpu", []string{"--cpus", "0.5"},
+		"sh", "-c", "while [ ! -e /tmp/spike ]; do sleep 1; done; while :; do :; done")
+	// The escape containers make their attempts when the test says so.
+	const await = "while [ ! -e /tmp/go ]; do sleep 0.2; done; "
+	blocked := r.container("escape-blocked", attemptVol, "sh", "-c", await+"/attempt mount; /attempt namespace; exec sleep 900")
+	allowed := r.container("escape-allowed", privileged, "sh", "-c", await+"/attempt mount; exec sleep 900")
+	// dd's 48 MiB buffer cannot fit in 32 MiB: the kernel OOM-kills dd every
+	// round while the container lives on, for the OOM panel.
+	oom := r.container("oom", []string{"--memory", "32m", "--memory-swap", "32m"},
+		"sh", "-c", "while :; do dd if=/dev/zero of=/dev/null bs=48M count=1; sleep 5; done")
+	var spikeAt, escapeAt time.Time
+
+	escapes := []string{"/security-webhook", "/oncall-pager"}
+	warnings := []string{"/team-slack"}
+	since := func(sc *scenario) func() time.Time { return func() time.Time { return sc.started } }
+	attempted := func() time.Time { return escapeAt }
+	expect := []*expectation{
+		{alert: "ContainerEscapeAttempt", sc: &blocked, technique: "mount", severity: "critical", receivers: escapes, withID: true,
+			from: "attempt", start: attempted},
+		{alert: "ContainerEscapeSucceeded", sc: &allowed, technique: "mount", severity: "critical", receivers: escapes, withID: true,
+			from: "attempt", start: attempted},
+		{alert: "ContainerMemoryNearLimit", sc: &memory, severity: "warning", receivers: warnings, withID: true,
+			from: "container start", start: since(&memory)},
+		{alert: "ContainerRestartingOften", sc: &restarts, severity: "warning", receivers: warnings,
+			from: "container start", start: since(&restarts)},
+		{alert: "ContainerCPUSpike", sc: &cpu, severity: "warning", receivers: warnings, withID: true,
+			from: "busy loop start", start: func() time.Time { return spikeAt }},
+	}
+	for _, e := range expect {
+		e.seen = map[string]time.Time{}
+	}
+	defer summary(t, expect)
+
+	deadline := time.Now().Add(alertDeadline)
+	for {
+		if escapeAt.IsZero() && time.Since(allowed.started) >= escapeDelay {
+			escapeAt = time.Now()
+			testenv.Run(t, "docker", "exec", blocked.id, "touch", "/tmp/go")
+			testenv.Run(t, "docker", "exec", allowed.id, "touch", "/tmp/go")
+		}
+		if spikeAt.IsZero() && time.Since(cpu.started) >= cpuIdle {
+			base, err := query(ctx, promURL, fmt.Sprintf(`breakwater:container_cpu_usage_seconds:rate5m_avg_1h{name=%q}`, cpu.name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(base) > 0 {
+				testenv.Run(t, "docker", "exec", cpu.id, "touch", "/tmp/spike")
+				spikeAt = time.Now()
+				t.Logf("%s: baseline %.4f cores after %s idle; busy loop started", cpu.name, base[0].value(),
+					spikeAt.Sub(cpu.started).Round(time.Second))
+			}
+		}
+		for _, a := range hook.firing() {
+			for _, e := range expect {
+				if !e.matches(a) || !e.seen[a.path].IsZero() {
+					continue
+				}
+				if len(e.seen) == 0 {
+					e.first = a
+					e.check(a, bwAddr)
+				}
+				e.seen[a.path] = a.at
+				if e.done() {
+					t.Logf("%s for %s reached %s %s after %s", e.alert, e.sc.name, strings.Join(e.receivers, ", "),
+						e.from, a.at.Sub(e.start()).Round(10*time.Millisecond))
+				}
+			}
+		}
+		pending := 0
+		for _, e := range expect {
+			if !e.done() {
+				pending++
+			}
+		}
+		if pending == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	// A scenario container that stopped points at the engine (restarted by
+	// another test on a shared machine?) rather than at breakwater.
+	for _, sc := range []scenario{memory, cpu, blocked, allowed, oom} {
+		if state := testenv.Run(t, "docker", "inspect", "-f", "{{.State.Status}} since {{.State.StartedAt}}, exit {{.State.ExitCode}} at {{.State.FinishedAt}}", sc.id); !strings.HasPrefix(state, "running") {
+			t.Errorf("scenario container %s is no longer running: %s", sc.name, state)
+		}
+	}
+	for _, e := range expect {
+		for _, msg := range e.errors {
+			t.Errorf("%s for %s: %s; labels %v", e.alert, e.sc.name, msg, e.first.labels)
+		}
+		for _, recv := range e.receivers {
+			if e.seen[recv].IsZero() {
+				got := map[string]bool{}
+				for _, a := range hook.firing() {
+					if a.labels["name"] == e.sc.name {
+						got[a.path+" "+a.labels["alertname"]] = true
+					}
+				}
+				t.Errorf("%s for %s never reached %s within %s; what reached the receivers for this container: %v",
+					e.alert, e.sc.name, recv, alertDeadline, got)
+			}
+		}
+	}
+	// The example inhibition: a succeeded escape silences the attempts of
+	// the same container, whichever path (push or rule) brought them.
+	for _, a := range hook.firing() {
+		if a.labels["alertname"] == "ContainerEscapeAttempt" && a.labels["name"] == allowed.name {
+			t.Errorf("ContainerEscapeAttempt of %s reached %s although ContainerEscapeSucceeded inhibits it: %v", allowed.name, a.path, a.labels)
+		}
+	}
+
+	checkDashboards(ctx, t, promURL, bwAddr)
+
+	// OOM kills are counted for the container that survives them.
+	oomQuery := fmt.Sprintf(`max(container_oom_events_total{name=%q})`, oom.name)
+	var ooms float64
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(time.Second) {
+		if s, err := query(ctx, promURL, oomQuery); err == nil && len(s) > 0 {
+			ooms = s[0].value()
+		}
+		if ooms > 0 || time.Now().After(end) {
+			break
+		}
+	}
+	if ooms == 0 {
+		t.Errorf("%s: no OOM event counted (%s)", oom.name, oomQuery)
+	} else {
+		t.Logf("%s: %v OOM kills counted", oom.name, ooms)
+	}
+
+	if s, err := query(ctx, promURL, `sum(breakwater_alertmanager_push_latency_seconds_sum) / sum(breakwater_alertmanager_push_latency_seconds_count)`); err == nil && len(s) > 0 {
+		c, _ := query(ctx, promURL, `sum(breakwater_alertmanager_push_latency_seconds_count)`)
+		if len(c) > 0 {
+			t.Logf("breakwater push latency (event to Alertmanager accepted): mean %.1fms over %v alerts", 1000*s[0].value(), c[0].value())
+		}
+	}
+	t.Logf("e2e run took %s", time.Since(began).Round(time.Second))
+}
+
+// build compiles breakwater and the static escape-attempt program.
+func build(t *testing.T, r *run, root string) (breakwater, attempt string) {
+	t.Helper()
+	dir := t.TempDir()
+	breakwater, attempt = filepath.Join(dir, "breakwater"), filepath.Join(dir, "attempt")
+	cmd := exec.Command("go", "build", "-o", breakwater, "./cmd/breakwater")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		r.write("build.log", out)
+		t.Fatalf("go build ./cmd/breakwater: %v\n%s", err, out)
+	}
+	out, err := exec.Command("gcc", "-static", "-O2", "-o", attempt,
+		filepath.Join(root, "collectors", "security", "testdata", "attempt.c")).CombinedOutput()
+	if err != nil {
+		r.write("build.log", out)
+		t.Fatalf("gcc attempt.c: %v\n%s", err, out)
+	}
+	return breakwater, attempt
+}
+
+// alertmanagerConfig is deploy/alertmanager/alertmanager.yml with its route
+// tree and inhibit rules untouched and every receiver replaced by the
+// webhook on path /<receiver name>, as deploy/alertmanager's tests do.
+func alertmanagerConfig(t *testing.T, root string, hook *webhook) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "deploy", "alertmanager", "alertmanager.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := yaml.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	delete(cfg, "global") // SMTP, Slack and WeChat settings are not used
+	delete(cfg, "templates")
+	var receivers []any
+	for _, rc := range cfg["receivers"].([]any) {
+		name := rc.(map[string]any)["name"].(string)
+		receivers = append(receivers, map[string]any{
+			"name":            name,
+			"webhook_configs": []any{map[string]any{"url": hook.url("/" + name), "send_resolved": true}},
+		})
+	}
+	cfg["receivers"] = receivers
+	out, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// checkDashboards runs every panel query of the security and resources
+// dashboards, with the container filter set to this run's containers,
+// against the live Prometheus: each panel must show data. A panel whose
+// every query reads a baseline recording rule may be empty (the rules only
+// record a baseline once a container is older than the minimum age), and
+// says so.
+func checkDashboards(ctx context.Context, t *testing.T, promURL, instance string) {
+	t.Helper()
+	vars := dashboards.Vars{Job: "breakwater", Instance: instance, Container: prefix + ".*", RateInterval: "1m"}
+	type panel struct {
+		uid, title string
+		queries    []dashboards.Query
+		series     int
+	}
+	var panels []*panel
+	for _, uid := range []string{dashboards.SecurityUID, dashboards.ResourcesUID} {
+		qs, err := dashboards.Queries(uid, vars)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byTitle := map[string]*panel{}
+		for _, q := range qs {
+			p := byTitle[q.Panel]
+			if p == nil {
+				p = &panel{uid: uid, title: q.Panel}
+				byTitle[q.Panel] = p
+				panels = append(panels, p)
+			}
+			p.queries = append(p.queries, q)
+		}
+	}
+	start := time.Now()
+	deadline := start.Add(90 * time.Second)
+	var empty []*panel
+	for {
+		empty = empty[:0]
+		for _, p := range panels {
+			p.series = 0
+			for _, q := range p.queries {
+				s, err := query(ctx, promURL, q.Expr)
+				if err != nil {
+					t.Errorf("%s: %v", q, err)
+				}
+				p.series += len(s)
+			}
+			if p.series == 0 {
+				empty = append(empty, p)
+			}
+		}
+		if len(empty) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(2 * time.Second)
+	}
+	for _, p := range empty {
+		baselineOnly := true
+		for _, q := range p.queries {
+			if !strings.Contains(q.Raw, ":rate5m_avg_1h{") {
+				baselineOnly = false
+			}
+		}
+		if baselineOnly {
+			t.Logf("%s panel %q is empty: it only reads a baseline, which needs containers older than the minimum age", p.uid, p.title)
+			continue
+		}
+		var exprs []string
+		for _, q := range p.queries {
+			exprs = append(exprs, q.RefID+": "+q.Expr)
+		}
+		t.Errorf("%s panel %q shows no data:\n  %s", p.uid, p.title, strings.Join(exprs, "\n  "))
+	}
+	var lines []string
+	for _, p := range panels {
+		lines = append(lines, fmt.Sprintf("  %-20s %-50q %3d series", p.uid, p.title, p.series))
+	}
+	t.Logf("dashboard panels after %s:\n%s", time.Since(start).Round(time.Second), strings.Join(lines, "\n"))
+}
+
+// summary prints how long each alert took to reach its receiver.
+func summary(t *testing.T, expect []*expectation) {
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "alert\tcontainer\tfrom\tto receiver\tvia")
+	sorted := append([]*expectation(nil), expect...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].alert < sorted[j].alert })
+	for _, e := range sorted {
+		took, via := "never", ""
+		if !e.first.at.IsZero() && !e.start().IsZero() {
+			took = e.first.at.Sub(e.start()).Round(10 * time.Millisecond).String()
+			// Only the pusher writes the attempts annotation.
+			via = "Prometheus rule"
+			if _, ok := e.first.annot[alertpush.AttemptsAnnotation]; ok {
+				via = "breakwater push"
+			}
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.alert, e.sc.name, e.from, took, via)
+	}
+	w.Flush()
+	t.Logf("time from each scenario to the receiver:\n%s", b.String())
+}
