@@ -82,7 +82,7 @@ type proc struct {
 func (r *run) start(name, bin string, args ...string) *proc {
 	r.t.Helper()
 	p := &proc{name: name, log: r.path(name + ".log"), done: make(chan struct{})}
-	f := &cappedLog{path: p.log}
+	f := &cappedLog{path: p.log, limit: logCap}
 	fmt.Fprintf(f, "# %s %s\n", bin, strings.Join(args, " "))
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = f, f
@@ -112,10 +112,11 @@ func (r *run) start(name, bin string, args ...string) *proc {
 // shared machine do) writes gigabytes in minutes.
 const logCap = 32 << 20
 
-// cappedLog keeps the first logCap bytes in path and the last one to two
-// logCap bytes in path.tail and path.tail.old.
+// cappedLog keeps the first limit bytes in path (x.log) and the last one to
+// two limits' worth in x.tail.log and x.tail.old.log.
 type cappedLog struct {
 	path    string
+	limit   int64
 	mu      sync.Mutex
 	f       *os.File
 	n       int64
@@ -125,7 +126,7 @@ type cappedLog struct {
 func (c *cappedLog) Write(b []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.f == nil || c.n >= logCap {
+	if c.f == nil || c.n >= c.limit {
 		base := strings.TrimSuffix(c.path, ".log")
 		name := c.path
 		if c.f != nil {
