@@ -229,7 +229,6 @@ type arrival struct {
 	path   string // receiver, /<receiver name>
 	at     time.Time
 	labels map[string]string
-	annot  map[string]string
 }
 
 // webhook is the receiver every Alertmanager receiver of the example
@@ -285,7 +284,7 @@ func (w *webhook) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	_, _ = w.log.Write(append(line, '\n'))
 	for _, a := range msg.Alerts {
 		if a.Status == "firing" {
-			w.got = append(w.got, arrival{path: req.URL.Path, at: now, labels: a.Labels, annot: a.Annotations})
+			w.got = append(w.got, arrival{path: req.URL.Path, at: now, labels: a.Labels})
 		}
 	}
 }
