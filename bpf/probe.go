@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 )
 
 // Exported names of the generated types, so other packages never spell
@@ -186,7 +188,10 @@ func Load(opts Options) (*Probe, error) {
 func explainLoadError(err, memlockErr error) error {
 	if errors.Is(err, os.ErrPermission) {
 		msg := "breakwater needs CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN on kernels before 5.8) to load tracing programs"
-		if memlockErr != nil {
+		missing := missingCaps()
+		if len(missing) > 0 {
+			msg = "missing " + strings.Join(missing, " and ") + "; " + msg
+		} else if memlockErr != nil {
 			msg += ", and CAP_SYS_RESOURCE to raise RLIMIT_MEMLOCK on kernels before 5.11"
 		}
 		return fmt.Errorf("loading BPF programs: %w: %s", err, msg)
@@ -196,6 +201,27 @@ func explainLoadError(err, memlockErr error) error {
 		return fmt.Errorf("loading BPF programs: the kernel's verifier rejected them (unsupported kernel?): %+v", ve)
 	}
 	return fmt.Errorf("loading BPF programs: %w", err)
+}
+
+// missingCaps lists the capabilities loading needs that this process's
+// effective set lacks.
+func missingCaps() []string {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if unix.Capget(&hdr, &data[0]) != nil {
+		return nil
+	}
+	eff := uint64(data[0].Effective) | uint64(data[1].Effective)<<32
+	var out []string
+	for _, c := range []struct {
+		bit  uint
+		name string
+	}{{unix.CAP_BPF, "CAP_BPF"}, {unix.CAP_PERFMON, "CAP_PERFMON"}} {
+		if eff&(1<<c.bit) == 0 {
+			out = append(out, c.name)
+		}
+	}
+	return out
 }
 
 // Attached reports whether a program is attached to its hook.

@@ -61,14 +61,19 @@ func (s snapshot) clean() bool {
 
 func (e *exporter) snapshot(t *testing.T) snapshot {
 	t.Helper()
-	running := map[string]bool{}
-	if ps := docker(t, "ps", "-q", "--no-trunc"); ps != "" {
-		for _, id := range strings.Fields(ps) {
-			running[id] = true
+	// Running containers by id and, for the restart counters that carry no
+	// container_id, by name.
+	running, nRunning := map[string]bool{}, 0
+	if ps := docker(t, "ps", "--no-trunc", "--format", "{{.ID}} {{.Names}}"); ps != "" {
+		for _, line := range strings.Split(ps, "\n") {
+			nRunning++
+			for _, f := range strings.Fields(line) {
+				running[f] = true
+			}
 		}
 	}
 	f := e.metrics()
-	s := snapshot{running: len(running), series: f.series(), entries: map[string]int{}, dead: map[string]int{}, ownBy: map[string]int{}}
+	s := snapshot{running: nRunning, series: f.series(), entries: map[string]int{}, dead: map[string]int{}, ownBy: map[string]int{}}
 	s.tracked = f.value(t, "breakwater_tracked_containers", nil)
 	s.goroutines = f.value(t, "go_goroutines", nil)
 	s.fds = f.value(t, "process_open_fds", nil)
@@ -78,6 +83,9 @@ func (e *exporter) snapshot(t *testing.T) snapshot {
 			id := label(m, "container_id")
 			if id != "" && !running[id] {
 				s.stale++
+			}
+			if mf.GetName() == "breakwater_container_restarts_total" {
+				id = label(m, "name")
 			}
 			if id == "" || !running[id] {
 				s.ownSeries++
@@ -237,7 +245,7 @@ func TestChurn(t *testing.T) {
 		t.Skip("churn: minutes of container starts")
 	}
 	testenv.Docker(t)
-	e := start(t, nil, "--collector.security.expiry=10s", "--log.level=warn")
+	e := start(t, nil, "--collector.security.expiry=10s", "--collector.resources.restarts-retention=10s", "--log.level=warn")
 	e.metrics()
 
 	settle := func(what string) snapshot {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -47,6 +48,7 @@ var (
 	flagAllCgroups   *bool
 	flagHousekeeping *time.Duration
 	flagDockerEvents *bool
+	flagRetention    *time.Duration
 )
 
 func init() {
@@ -59,6 +61,9 @@ func init() {
 		"How often cAdvisor samples each container (kubelet uses 10s).").Default("10s").Duration()
 	flagDockerEvents = kingpin.Flag("collector.resources.docker-events",
 		"Count container starts from Docker's event stream as well as from BPF cgroup creation (needed when BPF is off).").Default("true").Bool()
+	flagRetention = kingpin.Flag("collector.resources.restarts-retention",
+		"How long breakwater_container_restarts_total of a name (or pod container) without a running container is kept.").
+		Default(DefaultRestartsRetention.String()).Duration()
 	collectors.Register("resources", true, func(d collectors.Deps) (collectors.Collector, error) {
 		return New(d.Logger, d.Identity, Options{
 			Metrics:              flagMetrics,
@@ -66,6 +71,7 @@ func init() {
 			HousekeepingInterval: *flagHousekeeping,
 			DockerEvents:         *flagDockerEvents,
 			Health:               d.Health,
+			RestartsRetention:    *flagRetention,
 		})
 	})
 }
@@ -77,6 +83,7 @@ type Options struct {
 	HousekeepingInterval time.Duration       // zero means 10s
 	DockerEvents         bool                // watch Docker's start events
 	Health               *collectors.Health  // may be nil
+	RestartsRetention    time.Duration       // zero means DefaultRestartsRetention
 }
 
 // Collector is the resources collector.
@@ -138,6 +145,15 @@ func New(logger *slog.Logger, resolver *identity.Resolver, opts Options) (*Colle
 		container.ClearContainerHandlerFactories()
 		return nil, fmt.Errorf("resources: starting cAdvisor: %w", err)
 	}
+	if opts.Metrics == nil || opts.Metrics.Has(container.OOMMetrics) {
+		// cAdvisor only says this at info level; without it OOM alerts are blind.
+		if f, err := os.Open("/dev/kmsg"); err != nil {
+			logger.Warn("OOM events off: container_oom_events_total stays 0; reading /dev/kmsg needs CAP_SYSLOG when kernel.dmesg_restrict=1", "err", err)
+			opts.Health.Degraded("resources.oom_events", err.Error())
+		} else {
+			f.Close()
+		}
+	}
 	if info := container.DebugInfo(); len(info) > 0 {
 		names := make([]string, 0, len(info))
 		for n := range info {
@@ -154,7 +170,7 @@ func New(logger *slog.Logger, resolver *identity.Resolver, opts Options) (*Colle
 		all:      opts.AllCgroups,
 		cancel:   cancel,
 	}
-	c.restarts = newRestarts(logger, resolver)
+	c.restarts = newRestarts(logger, resolver, opts.RestartsRetention)
 	provider := containerProvider{Manager: m, all: opts.AllCgroups}
 	c.cadvisor = metrics.NewPrometheusCollector(provider, c.containerLabels, opts.Metrics, clock.RealClock{},
 		v2.RequestOptions{IdType: v2.TypeName, Count: 1, Recursive: true})

@@ -341,7 +341,7 @@ func TestRestartsMatchDocker(t *testing.T) {
 // with BPF on and Docker events off.
 func TestRestartsFromCgroupCreationOnly(t *testing.T) {
 	testenv.Docker(t)
-	r := newRestarts(testLogger(), identity.NewResolver(nil, identity.Options{}))
+	r := newRestarts(testLogger(), identity.NewResolver(nil, identity.Options{}), 0)
 	r.seed(context.Background())
 	inotifyMkdirs(t, "/docker", r.cgroupCreated)
 	id := testenv.Container(t, "bw-res-restart-bpf", []string{"--restart=always"}, "sh", "-c", "sleep 1; exit 1")

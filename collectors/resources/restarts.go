@@ -30,9 +30,10 @@ const (
 	pendingMax = 10000
 	// pendingMaxAge drops starts of containers no runtime ever named.
 	pendingMaxAge = 10 * time.Minute
-	// seriesExpiry drops the counter of an identity no container has held
-	// for this long, so removed containers do not accumulate.
-	seriesExpiry = time.Hour
+	// DefaultRestartsRetention is how long the counter of an identity no
+	// container holds is kept: longer than ContainerRestartingOften's 10m
+	// window, so a crash loop with long back-off still counts as one identity.
+	DefaultRestartsRetention = 15 * time.Minute
 	// inosPerContainer is how many recent cgroup ids of one container id
 	// are remembered to merge the BPF and Docker reports of one start.
 	inosPerContainer = 4
@@ -84,15 +85,19 @@ type restarts struct {
 	paths     map[string]string    // container id -> last cgroup path
 	series    map[restartKey]*restartSeries
 	pending   []pendingStart
+	retention time.Duration // drop identities without a running container this long
 }
 
-func newRestarts(logger *slog.Logger, resolver *identity.Resolver) *restarts {
+func newRestarts(logger *slog.Logger, resolver *identity.Resolver, retention time.Duration) *restarts {
+	if retention <= 0 {
+		retention = DefaultRestartsRetention
+	}
 	root, err := identity.UnifiedRoot()
 	if err != nil {
 		logger.Warn("restart counting cannot tell starts apart by cgroup id", "err", err)
 	}
 	return &restarts{
-		logger: logger, resolver: resolver, root: root, now: time.Now,
+		logger: logger, resolver: resolver, root: root, now: time.Now, retention: retention,
 		inos: map[string][]uint64{}, lastStart: map[string]time.Time{}, paths: map[string]string{},
 		series: map[restartKey]*restartSeries{},
 	}
@@ -247,7 +252,7 @@ func (r *restarts) resolveLoop(ctx context.Context) {
 }
 
 // expireLocked drops identities that have not held a running container for
-// seriesExpiry, and the per-container state of containers that are gone.
+// the retention, and the per-container state of containers that are gone.
 func (r *restarts) expireLocked() {
 	now := r.now()
 	running := map[string]bool{}
@@ -258,7 +263,7 @@ func (r *restarts) expireLocked() {
 				continue
 			}
 		}
-		if now.Sub(r.lastStart[id]) > seriesExpiry {
+		if now.Sub(r.lastStart[id]) > r.retention {
 			delete(r.paths, id)
 			delete(r.inos, id)
 			delete(r.lastStart, id)
@@ -271,7 +276,7 @@ func (r *restarts) expireLocked() {
 		}
 	}
 	for k, s := range r.series {
-		if now.Sub(s.lastSeen) > seriesExpiry {
+		if now.Sub(s.lastSeen) > r.retention {
 			delete(r.series, k)
 		}
 	}

@@ -74,6 +74,8 @@ type Collector struct {
 	health   *collectors.Health
 	bootTime time.Time // wall clock of boot, to date kernel event times
 
+	logLimit logLimiter // one log line per container, technique and result per window
+
 	listenersMu sync.Mutex
 	listeners   []CgroupListener
 
@@ -207,6 +209,7 @@ func (c *Collector) housekeep(ctx context.Context) {
 		}
 		c.resync(ctx)
 		c.expire()
+		c.logLimit.prune(time.Now())
 	}
 }
 
@@ -291,9 +294,12 @@ func (c *Collector) escapeEvent(ctx context.Context, e *bpf.SyscallEvent) {
 	} else {
 		ev.Errno = errnoName(e.Err)
 	}
-	c.logger.Warn("escape attempt", "technique", ev.Technique, "result", ev.Result, "syscall", ev.Syscall,
-		"errno", ev.Errno, "container_id", ident.ContainerID, "name", ident.Name, "image", ident.Image,
-		"namespace", ident.Namespace, "pod", ident.Pod, "comm", ev.Comm, "pid", ev.PID, "detail", ev.Detail)
+	if suppressed, ok := c.logLimit.allow(ident.ContainerID+"/"+ev.Technique+"/"+ev.Result, ev.Time); ok {
+		c.logger.Warn("escape attempt", "technique", ev.Technique, "result", ev.Result, "syscall", ev.Syscall,
+			"errno", ev.Errno, "container_id", ident.ContainerID, "name", ident.Name, "image", ident.Image,
+			"namespace", ident.Namespace, "pod", ident.Pod, "comm", ev.Comm, "pid", ev.PID, "detail", ev.Detail,
+			"similar_since_last_log", suppressed)
+	}
 	if c.sink != nil {
 		c.sink.Push(ev)
 	}
@@ -308,4 +314,50 @@ func cString(b []int8) string {
 		out = append(out, byte(ch))
 	}
 	return strings.ToValidUTF8(string(out), "?")
+}
+
+// logLimiter lets one line per key through per window and counts the rest,
+// so that a storm of attempts is a handful of log lines, not gigabytes. The
+// counters stay exact; only the log is folded.
+type logLimiter struct {
+	mu   sync.Mutex
+	keys map[string]*logWindow
+}
+
+type logWindow struct {
+	start      time.Time
+	suppressed int
+}
+
+const logWindowLen = 10 * time.Second
+
+// allow reports whether to log now, and how many were held back before.
+func (l *logLimiter) allow(key string, now time.Time) (suppressed int, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.keys == nil {
+		l.keys = map[string]*logWindow{}
+	}
+	w, seen := l.keys[key]
+	if seen && now.Sub(w.start) < logWindowLen {
+		w.suppressed++
+		return 0, false
+	}
+	if !seen {
+		w = &logWindow{}
+		l.keys[key] = w
+	}
+	suppressed, w.start, w.suppressed = w.suppressed, now, 0
+	return suppressed, true
+}
+
+// prune forgets keys whose window closed long ago.
+func (l *logLimiter) prune(now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k, w := range l.keys {
+		if now.Sub(w.start) > 6*logWindowLen {
+			delete(l.keys, k)
+		}
+	}
 }
