@@ -11,7 +11,7 @@ LDFLAGS := -X github.com/prometheus/common/version.Version=$(VERSION) \
 	-X github.com/prometheus/common/version.Revision=$(shell git rev-parse HEAD 2>/dev/null) \
 	-X github.com/prometheus/common/version.Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
 
-.PHONY: all build run test test-engine-restart unit e2e bench generate check-generated rules dashboards lint tools deps docker
+.PHONY: all build run test test-engine-restart fuzz unit e2e bench generate check-generated rules dashboards lint tools deps docker
 
 all: build
 
@@ -47,6 +47,15 @@ test: deps tools docker
 # after every other test, because it stops every container on the host.
 test-engine-restart: docker
 	BREAKWATER_TEST_ENGINE_RESTART=1 $(GO) test -count=1 -run TestDockerEngineRestart ./collectors/resources/
+
+# fuzz runs every fuzz target briefly (CI does); -fuzzminimizetime keeps
+# minimisation from eating the whole budget.
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzContainerIDFromCgroupPath$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=10x ./exporter/identity
+	$(GO) test -run='^$$' -fuzz='^FuzzLoad$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=10x ./rules
+	$(GO) test -run='^$$' -fuzz='^FuzzFlags$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=10x ./exporter/alertpush
+	$(GO) test -run='^$$' -fuzz='^FuzzWebConfig$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=10x ./cmd/breakwater
 
 unit:
 	$(GO) test -count=1 -short ./...

@@ -109,7 +109,8 @@ type Probe struct {
 	objs     securityObjects
 	links    map[string]link.Link
 	attachEr map[string]error
-	reader   *ringbuf.Reader
+	reader   *ringbuf.Reader // escape events
+	cgReader *ringbuf.Reader // cgroup creation and removal
 }
 
 // ErrNoBTF is returned when the kernel exposes no BTF, which CO-RE needs.
@@ -161,7 +162,9 @@ func Load(opts Options) (*Probe, error) {
 	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
 		return nil, explainLoadError(err, memlockErr)
 	}
-	p.reader, err = ringbuf.NewReader(p.objs.Events)
+	if p.reader, err = ringbuf.NewReader(p.objs.Events); err == nil {
+		p.cgReader, err = ringbuf.NewReader(p.objs.CgroupEvents)
+	}
 	if err != nil {
 		p.Close()
 		return nil, fmt.Errorf("opening ring buffer: %w", err)
@@ -361,14 +364,17 @@ func (p *Probe) MapEntries() (tracked, counters, caps int, err error) {
 	return
 }
 
-// Reader returns the ring buffer reader of syscall and cgroup events.
-func (p *Probe) Reader() *ringbuf.Reader { return p.reader }
+// Readers returns the ring buffer readers: escape events, and cgroup
+// creation and removal.
+func (p *Probe) Readers() []*ringbuf.Reader { return []*ringbuf.Reader{p.reader, p.cgReader} }
 
 // Close detaches every program and frees the maps; nothing is pinned.
 func (p *Probe) Close() error {
 	var errs []error
-	if p.reader != nil {
-		errs = append(errs, p.reader.Close())
+	for _, r := range []*ringbuf.Reader{p.reader, p.cgReader} {
+		if r != nil {
+			errs = append(errs, r.Close())
+		}
 	}
 	for _, l := range p.links {
 		errs = append(errs, l.Close())

@@ -199,6 +199,21 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
 
+/* Cgroup creation and removal have a ring buffer of their own, so that a
+ * flood of escape events from one container cannot hide another's start. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 * 1024);
+} cgroup_events SEC(".maps");
+
+/* Scratch space for a cgroup event, too large for the stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct cgroup_event);
+} cgroup_scratch SEC(".maps");
+
 /* Force BTF for the types user space decodes. */
 const struct syscall_event *unused_syscall_event __attribute__((unused));
 const struct cgroup_event *unused_cgroup_event __attribute__((unused));
@@ -648,25 +663,26 @@ static __always_inline int cgroup_event(struct bpf_raw_tracepoint_args *ctx, u32
 	struct cgroup *cgrp = (struct cgroup *)ctx->args[0];
 	struct cgroup_event *e;
 	u8 pending = CGROUP_PENDING;
+	u32 zero = 0;
 	long len;
 
 	/* Only the unified (v2) hierarchy: its ids are what syscalls report. */
 	if (BPF_CORE_READ(cgrp, root, hierarchy_id) != 0)
 		return 0;
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count_lost(LOST_RINGBUF_FULL);
+	e = bpf_map_lookup_elem(&cgroup_scratch, &zero);
+	if (!e)
 		return 0;
-	}
 	e->type = type;
 	e->level = BPF_CORE_READ(cgrp, level);
 	e->cgroup_id = BPF_CORE_READ(cgrp, kn, id);
 	len = bpf_probe_read_kernel_str(e->path, sizeof(e->path), (void *)ctx->args[1]) - 1;
+	/* Tracking starts here, in the kernel, whatever becomes of the record. */
 	if (type == EVENT_CGROUP_MKDIR && len > 0 && container_path(e, len)) {
 		if (bpf_map_update_elem(&tracked_cgroups, &e->cgroup_id, &pending, BPF_NOEXIST) == -7 /* E2BIG */)
 			count_lost(LOST_TRACKED_MAP_FULL);
 	}
-	bpf_ringbuf_submit(e, 0);
+	if (bpf_ringbuf_output(&cgroup_events, e, sizeof(*e), 0))
+		count_lost(LOST_RINGBUF_FULL);
 	return 0;
 }
 

@@ -130,6 +130,8 @@ type securitySyscallEvent struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	securityMapCgroupEvents       = "cgroup_events"
+	securityMapCgroupScratch      = "cgroup_scratch"
 	securityMapCounters           = "counters"
 	securityMapEvents             = "events"
 	securityMapExecCaps           = "exec_caps"
@@ -209,6 +211,8 @@ type securityProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type securityMapSpecs struct {
+	CgroupEvents   *ebpf.MapSpec `ebpf:"cgroup_events"`
+	CgroupScratch  *ebpf.MapSpec `ebpf:"cgroup_scratch"`
 	Counters       *ebpf.MapSpec `ebpf:"counters"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
 	ExecCaps       *ebpf.MapSpec `ebpf:"exec_caps"`
@@ -256,6 +260,8 @@ func (o *securityObjects) Close() error {
 //
 // It can be passed to loadSecurityObjects or ebpf.CollectionSpec.LoadAndAssign.
 type securityMaps struct {
+	CgroupEvents   *ebpf.Map `ebpf:"cgroup_events"`
+	CgroupScratch  *ebpf.Map `ebpf:"cgroup_scratch"`
 	Counters       *ebpf.Map `ebpf:"counters"`
 	Events         *ebpf.Map `ebpf:"events"`
 	ExecCaps       *ebpf.Map `ebpf:"exec_caps"`
@@ -266,6 +272,8 @@ type securityMaps struct {
 
 func (m *securityMaps) Close() error {
 	return _SecurityClose(
+		m.CgroupEvents,
+		m.CgroupScratch,
 		m.Counters,
 		m.Events,
 		m.ExecCaps,

@@ -118,8 +118,11 @@ func New(d collectors.Deps, cfg Config) (*Collector, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	c.resync(ctx)
-	c.wg.Add(2)
-	go func() { defer c.wg.Done(); c.readEvents(ctx) }()
+	for _, r := range probe.Readers() {
+		c.wg.Add(1)
+		go func() { defer c.wg.Done(); c.readEvents(ctx, r) }()
+	}
+	c.wg.Add(1)
 	go func() { defer c.wg.Done(); c.housekeep(ctx) }()
 	return c, nil
 }
@@ -221,10 +224,10 @@ func (c *Collector) expire() {
 	}
 }
 
-func (c *Collector) readEvents(ctx context.Context) {
+func (c *Collector) readEvents(ctx context.Context, r *ringbuf.Reader) {
 	var rec ringbuf.Record
 	for {
-		if err := c.probe.Reader().ReadInto(&rec); err != nil {
+		if err := r.ReadInto(&rec); err != nil {
 			if errors.Is(err, ringbuf.ErrClosed) || ctx.Err() != nil {
 				return
 			}

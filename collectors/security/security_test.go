@@ -393,3 +393,27 @@ func TestExpiryDropsSeries(t *testing.T) {
 		t.Errorf("breakwater_series_expired_total = %v", got)
 	}
 }
+
+// TestFloodDoesNotHideANewContainer: one container floods the escape ring
+// buffer; a container started meanwhile is still counted from its first
+// exec, because the kernel tracks new container cgroups itself and their
+// records travel in a ring buffer of their own.
+func TestFloodDoesNotHideANewContainer(t *testing.T) {
+	testenv.RequireRoot(t)
+	r := newCollector(t, Config{}, nil)
+	bin := attempt(t)
+	_ = exec.Command("docker", "rm", "-f", "bw-sec-flood").Run()
+	if out, err := exec.Command("docker", "run", "-d", "--name", "bw-sec-flood", "--pull", "never", "--network", "none",
+		"-v", bin+":/attempt:ro", testenv.Image, "/attempt", "unshare-user", "3000000").CombinedOutput(); err != nil {
+		t.Fatalf("flood: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", "bw-sec-flood").Run() })
+	waitFor(t, func() bool {
+		return r.series(t, "breakwater_bpf_events_lost_total", map[string]string{"reason": "ringbuf_full"}, "reason")["ringbuf_full"] > 0
+	}, "the flood to fill the ring buffer")
+	runAttempt(t, "bw-sec-flood-victim", nil, "mount")
+	got := r.series(t, "breakwater_escape_attempts_total", map[string]string{"name": "bw-sec-flood-victim"}, "technique", "result")
+	if !equal(got, map[string]float64{"mount/blocked": 1}) {
+		t.Errorf("attempt during a flood = %v, want mount/blocked 1", got)
+	}
+}
