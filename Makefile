@@ -39,12 +39,13 @@ docker:
 # test is the whole suite: unit tests, privileged BPF and container tests,
 # promtool rule tests and the end-to-end path. Root-only tests skip when not root.
 # The end-to-end and hardening packages load the whole machine (storms,
-# churn, timed alerts): they run one at a time, after the rest.
-SERIAL_PKGS := ./hardening/... ./e2e/...
+# churn, timed alerts): they run one at a time, after the rest; e2e verbose,
+# so that its table of alert timings is printed.
 test: deps tools docker
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 40m $$($(GO) list ./... | grep -v -e /hardening -e /e2e)
-	$(GO) test -count=1 -p 1 -timeout 40m $(SERIAL_PKGS)
+	$(GO) test -count=1 -timeout 20m ./hardening/...
+	$(MAKE) e2e
 	cd deploy/validate && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
 
 # test-engine-restart stops and starts the Docker engine: it runs alone,
