@@ -150,6 +150,11 @@ func (c *Collector) Close() error {
 		err = c.probe.Close() // also unblocks the ring-buffer reader
 	}
 	c.wg.Wait()
+	// What the log folded since its last line is said once more, so the
+	// log accounts for every event it received.
+	for key, n := range c.logLimit.drain() {
+		c.logger.Warn("escape attempts not logged one by one", "key", key, "similar_since_last_log", n)
+	}
 	return err
 }
 
@@ -352,6 +357,20 @@ func (l *logLimiter) allow(key string, now time.Time) (suppressed int, ok bool) 
 	}
 	suppressed, w.start, w.suppressed = w.suppressed, now, 0
 	return suppressed, true
+}
+
+// drain returns and forgets the attempts held back, by key.
+func (l *logLimiter) drain() map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string]int{}
+	for k, w := range l.keys {
+		if w.suppressed > 0 {
+			out[k] = w.suppressed
+		}
+	}
+	l.keys = nil
+	return out
 }
 
 // prune forgets keys whose window closed long ago.
