@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -102,7 +101,7 @@ type exporter struct {
 // command (setpriv ...) if any, and stops it with SIGTERM when the test ends.
 func start(t *testing.T, wrapper []string, args ...string) *exporter {
 	t.Helper()
-	return startOn(t, freeAddr(t), wrapper, args...)
+	return startOn(t, testenv.FreeAddr(t), wrapper, args...)
 }
 
 func startOn(t *testing.T, addr string, wrapper []string, args ...string) *exporter {
@@ -276,16 +275,6 @@ func label(m *dto.Metric, name string) string {
 		}
 	}
 	return ""
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // procStatus returns the fields of /proc/<pid>/status.

@@ -1,10 +1,6 @@
 package hardening
 
 import (
-	"encoding/json"
-	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,10 +15,10 @@ import (
 // (cmd/breakwater's TestServesAndDetaches proves the detach on its own.)
 func TestRestartAtOnce(t *testing.T) {
 	testenv.RequireRoot(t)
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	first := startOn(t, addr, nil)
 	attachedAll(t, first.metrics())
-	progs := linkedPrograms(t, first.pid())
+	progs := testenv.LinkedPrograms(t, first.pid())
 	if len(progs) != 5 {
 		t.Fatalf("first exporter holds %d BPF links, want 5", len(progs))
 	}
@@ -36,7 +32,7 @@ func TestRestartAtOnce(t *testing.T) {
 	f := second.metrics()
 	serving := time.Since(stopAt)
 	attachedAll(t, f)
-	again := linkedPrograms(t, second.pid())
+	again := testenv.LinkedPrograms(t, second.pid())
 	t.Logf("SIGTERM to exit: %s; SIGTERM to the second exporter serving on %s with every program attached: %s",
 		exited.Round(time.Millisecond), addr, serving.Round(time.Millisecond))
 	if len(again) != 5 {
@@ -53,7 +49,7 @@ func TestRestartAtOnce(t *testing.T) {
 	// The kernel frees programs after an RCU grace period, not at exit.
 	var left []int
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		left = stillLoaded(t, progs)
+		left = testenv.StillLoaded(t, progs)
 		if len(left) == 0 || time.Now().After(deadline) {
 			break
 		}
@@ -74,50 +70,4 @@ func attachedAll(t *testing.T, f families) {
 	if v := f.value(t, "breakwater_scrape_collector_success", map[string]string{"collector": "security"}); v != 1 {
 		t.Errorf(`breakwater_scrape_collector_success{collector="security"} = %v`, v)
 	}
-}
-
-// linkedPrograms returns the ids of the programs a process holds BPF links
-// to, from the fdinfo of its descriptors.
-func linkedPrograms(t *testing.T, pid int) map[int]bool {
-	t.Helper()
-	infos, err := filepath.Glob(fmt.Sprintf("/proc/%d/fdinfo/*", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	progs := map[int]bool{}
-	for _, f := range infos {
-		b, err := os.ReadFile(f)
-		if err != nil || !strings.Contains(string(b), "link_id:") {
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			var id int
-			if _, err := fmt.Sscanf(line, "prog_id:\t%d", &id); err == nil {
-				progs[id] = true
-			}
-		}
-	}
-	return progs
-}
-
-// stillLoaded returns which of the programs the kernel still has.
-func stillLoaded(t *testing.T, progs map[int]bool) []int {
-	t.Helper()
-	out, err := exec.Command("bpftool", "-j", "prog", "show").Output()
-	if err != nil {
-		t.Fatalf("bpftool prog show: %v", err)
-	}
-	var loaded []struct {
-		ID int `json:"id"`
-	}
-	if err := json.Unmarshal(out, &loaded); err != nil {
-		t.Fatal(err)
-	}
-	var left []int
-	for _, p := range loaded {
-		if progs[p.ID] {
-			left = append(left, p.ID)
-		}
-	}
-	return left
 }

@@ -140,4 +140,3 @@ func loggedEvents(t *testing.T, path string) int {
 	}
 	return n
 }
-

@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,16 +22,6 @@ func build(t *testing.T) string {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // TestBadInputFailsFast: unknown flags and malformed web configs stop the
@@ -100,7 +87,7 @@ func scrape(t *testing.T, url string) string {
 func TestServesAndDetaches(t *testing.T) {
 	testenv.RequireRoot(t)
 	bin := build(t)
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	cmd := exec.Command(bin, "--web.listen-address="+addr)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -117,7 +104,7 @@ func TestServesAndDetaches(t *testing.T) {
 		}
 	}
 	lintMetrics(t, body)
-	progs := linkedPrograms(t, cmd.Process.Pid)
+	progs := testenv.LinkedPrograms(t, cmd.Process.Pid)
 	if len(progs) != 5 {
 		t.Errorf("exporter holds %d BPF links, want 5", len(progs))
 	}
@@ -130,23 +117,7 @@ func TestServesAndDetaches(t *testing.T) {
 	// The kernel frees programs after an RCU grace period, not at exit.
 	var left []int
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		out, err := exec.Command("bpftool", "-j", "prog", "show").Output()
-		if err != nil {
-			t.Fatalf("bpftool prog show: %v", err)
-		}
-		var loaded []struct {
-			ID int `json:"id"`
-		}
-		if err := json.Unmarshal(out, &loaded); err != nil {
-			t.Fatal(err)
-		}
-		left = nil
-		for _, p := range loaded {
-			if progs[p.ID] {
-				left = append(left, p.ID)
-			}
-		}
-		if len(left) == 0 || time.Now().After(deadline) {
+		if left = testenv.StillLoaded(t, progs); len(left) == 0 || time.Now().After(deadline) {
 			break
 		}
 	}
@@ -156,30 +127,6 @@ func TestServesAndDetaches(t *testing.T) {
 	if pins, _ := filepath.Glob("/sys/fs/bpf/*breakwater*"); len(pins) > 0 {
 		t.Errorf("pinned objects left: %v", pins)
 	}
-}
-
-// linkedPrograms returns the ids of the programs a process holds BPF links
-// to, from the fdinfo of its descriptors.
-func linkedPrograms(t *testing.T, pid int) map[int]bool {
-	t.Helper()
-	infos, err := filepath.Glob(fmt.Sprintf("/proc/%d/fdinfo/*", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	progs := map[int]bool{}
-	for _, f := range infos {
-		b, err := os.ReadFile(f)
-		if err != nil || !strings.Contains(string(b), "link_id:") {
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			var id int
-			if _, err := fmt.Sscanf(line, "prog_id:\t%d", &id); err == nil {
-				progs[id] = true
-			}
-		}
-	}
-	return progs
 }
 
 // TestWithoutBPFPrivilegesItServesTheRest runs the exporter as an
@@ -200,7 +147,7 @@ func TestWithoutBPFPrivilegesItServesTheRest(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	logf := filepath.Join(t.TempDir(), "log")
 	log, err := os.Create(logf)
 	if err != nil {
