@@ -13,8 +13,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"sigs.k8s.io/yaml"
-
 	"github.com/breakwater/breakwater/dashboards"
 	"github.com/breakwater/breakwater/exporter/alertpush/amtest"
 	"github.com/breakwater/breakwater/internal/testenv"
@@ -123,7 +121,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	hook := r.webhook()
-	amAddr := amtest.FreeAddr(t)
+	amAddr := testenv.FreeAddr(t)
 	amCfg := r.write("alertmanager.yml", alertmanagerConfig(t, root, hook))
 	am := r.start("alertmanager", amBin, "--config.file="+amCfg, "--storage.path="+filepath.Join(t.TempDir(), "am"),
 		"--web.listen-address="+amAddr, "--cluster.listen-address=", "--log.level=debug")
@@ -131,7 +129,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// Pushed alerts get the target labels Prometheus puts on the rule
 	// alerts, so Alertmanager sees one alert whichever path comes first.
-	bwAddr := amtest.FreeAddr(t)
+	bwAddr := testenv.FreeAddr(t)
 	bw := r.start("breakwater", bwBin, "--web.listen-address="+bwAddr,
 		"--alertmanager.url=http://"+amAddr,
 		"--alertmanager.external-label=job=breakwater", "--alertmanager.external-label=instance="+bwAddr,
@@ -143,7 +141,7 @@ func TestEndToEnd(t *testing.T) {
 			strings.Contains(s, `breakwater_scrape_collector_success{collector="resources"} 1`)
 	})
 
-	promAddr := amtest.FreeAddr(t)
+	promAddr := testenv.FreeAddr(t)
 	promCfg := r.write("prometheus.yml", []byte(fmt.Sprintf(`global:
   scrape_interval: 2s
   evaluation_interval: 1s
@@ -359,30 +357,7 @@ func build(t *testing.T, r *run, root string) (breakwater, attempt string) {
 // webhook on path /<receiver name>, as deploy/alertmanager's tests do.
 func alertmanagerConfig(t *testing.T, root string, hook *webhook) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root, "deploy", "alertmanager", "alertmanager.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg map[string]any
-	if err := yaml.Unmarshal(b, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	delete(cfg, "global") // SMTP, Slack and WeChat settings are not used
-	delete(cfg, "templates")
-	var receivers []any
-	for _, rc := range cfg["receivers"].([]any) {
-		name := rc.(map[string]any)["name"].(string)
-		receivers = append(receivers, map[string]any{
-			"name":            name,
-			"webhook_configs": []any{map[string]any{"url": hook.url("/" + name), "send_resolved": true}},
-		})
-	}
-	cfg["receivers"] = receivers
-	out, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return []byte(amtest.ExampleConfig(t, filepath.Join(root, "deploy", "alertmanager", "alertmanager.yml"), func(name string) string { return hook.url("/" + name) }))
 }
 
 // checkDashboards runs every panel query of the security and resources

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/url"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -18,7 +17,6 @@ import (
 	amclient "github.com/prometheus/alertmanager/api/v2/client"
 	amalert "github.com/prometheus/alertmanager/api/v2/client/alert"
 	"github.com/prometheus/alertmanager/api/v2/models"
-	"sigs.k8s.io/yaml"
 
 	"github.com/breakwater/breakwater/exporter/alertpush"
 	"github.com/breakwater/breakwater/exporter/alertpush/amtest"
@@ -70,30 +68,7 @@ func TestRoutes(t *testing.T) {
 // untouched, and every receiver a webhook on path /<receiver name>.
 func testConfig(t *testing.T, hook *amtest.Webhook) string {
 	t.Helper()
-	b, err := os.ReadFile("alertmanager.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg map[string]any
-	if err := yaml.Unmarshal(b, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	delete(cfg, "global") // SMTP, Slack and WeChat settings are not used
-	delete(cfg, "templates")
-	var receivers []any
-	for _, r := range cfg["receivers"].([]any) {
-		name := r.(map[string]any)["name"].(string)
-		receivers = append(receivers, map[string]any{
-			"name":            name,
-			"webhook_configs": []any{map[string]any{"url": hook.URL("/" + name)}},
-		})
-	}
-	cfg["receivers"] = receivers
-	out, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(out)
+	return amtest.ExampleConfig(t, "alertmanager.yml", func(name string) string { return hook.URL("/" + name) })
 }
 
 func container(i int) identity.Identity {

@@ -3,7 +3,6 @@ package validate
 import (
 	"bufio"
 	"context"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -69,7 +68,7 @@ func TestCapabilitySet(t *testing.T) {
 			if !tc.works && len(tc.caps) == len(granted) {
 				t.Fatalf("the DaemonSet no longer asks for the capability this case removes")
 			}
-			addr := freeAddr(t)
+			addr := testenv.FreeAddr(t)
 			args := []string{"--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all"}
 			if len(tc.caps) > 0 {
 				args[2] += ",+" + strings.Join(tc.caps, ",+")
@@ -177,16 +176,6 @@ func startExporter(t *testing.T, args []string) func() string {
 		b, _ := os.ReadFile(log)
 		return string(b)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func scrape(addr string) string {

@@ -20,6 +20,7 @@ import (
 	"github.com/breakwater/breakwater/exporter/alertpush/amtest"
 	"github.com/breakwater/breakwater/exporter/escape"
 	"github.com/breakwater/breakwater/exporter/identity"
+	"github.com/breakwater/breakwater/internal/testenv"
 )
 
 // containerEvent is an attempt by the i-th of many test containers.
@@ -162,7 +163,7 @@ func TestDeadAlertmanager(t *testing.T) {
 }
 
 func TestQueueOverflowCountsDropped(t *testing.T) {
-	dead := &url.URL{Scheme: "http", Host: amtest.FreeAddr(t)}
+	dead := &url.URL{Scheme: "http", Host: testenv.FreeAddr(t)}
 
 	t.Run("events while the pusher is not running", func(t *testing.T) {
 		cfg := testConfig(dead)

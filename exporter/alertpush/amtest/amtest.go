@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"github.com/breakwater/breakwater/internal/testenv"
+	"sigs.k8s.io/yaml"
 )
 
 // Alert is one alert of a webhook notification.
@@ -130,17 +130,6 @@ type Alertmanager struct {
 	done   chan struct{}
 }
 
-// FreeAddr returns a 127.0.0.1 address nothing listens on.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // Start writes config and runs an Alertmanager on it until the test ends.
 func Start(t testing.TB, config string) *Alertmanager {
 	t.Helper()
@@ -151,7 +140,7 @@ func Start(t testing.TB, config string) *Alertmanager {
 // auth) for the Alertmanager's API; with tls_server_config it serves https.
 func StartWeb(t testing.TB, config, webConfig string) *Alertmanager {
 	t.Helper()
-	am := &Alertmanager{t: t, bin: testenv.Tool(t, "alertmanager"), dir: t.TempDir(), addr: FreeAddr(t), scheme: "http"}
+	am := &Alertmanager{t: t, bin: testenv.Tool(t, "alertmanager"), dir: t.TempDir(), addr: testenv.FreeAddr(t), scheme: "http"}
 	if err := os.WriteFile(filepath.Join(am.dir, "alertmanager.yml"), []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -253,4 +242,37 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// ExampleConfig is the Alertmanager configuration at path (the shipped
+// deploy/alertmanager/alertmanager.yml) with its route tree and inhibit
+// rules untouched and every receiver replaced by a webhook at
+// receiverURL(name), so tests run the real routing against a receiver they
+// own. The global SMTP, Slack and WeChat settings and the templates go.
+func ExampleConfig(t testing.TB, path string, receiverURL func(name string) string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := yaml.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	delete(cfg, "global")
+	delete(cfg, "templates")
+	var receivers []any
+	for _, r := range cfg["receivers"].([]any) {
+		name := r.(map[string]any)["name"].(string)
+		receivers = append(receivers, map[string]any{
+			"name":            name,
+			"webhook_configs": []any{map[string]any{"url": receiverURL(name), "send_resolved": true}},
+		})
+	}
+	cfg["receivers"] = receivers
+	out, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
 }
