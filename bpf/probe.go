@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -102,6 +103,10 @@ type Options struct {
 	CounterEntries uint32
 	// Classes maps syscall numbers to what the kernel must work out for them.
 	Classes map[uint32]SyscallClass
+	// EventInterval is the shortest gap between two escape events of one
+	// container with the same syscall, sub-class and result; repeats within
+	// it are counted but not sent (see Folded). Zero sends every attempt.
+	EventInterval time.Duration
 }
 
 // Probe is the loaded and attached security programs.
@@ -138,6 +143,9 @@ func Load(opts Options) (*Probe, error) {
 	if opts.MaxContainers > 0 {
 		specs.TrackedCgroups.MaxEntries = opts.MaxContainers
 		specs.ExecCaps.MaxEntries = opts.MaxContainers
+		// A few attempt kinds per container; LRU, so too small only means
+		// an extra event now and then.
+		specs.EventSent.MaxEntries = max(specs.EventSent.MaxEntries, 4*opts.MaxContainers)
 	}
 	if opts.CounterEntries > 0 {
 		specs.Counters.MaxEntries = opts.CounterEntries
@@ -146,6 +154,12 @@ func Load(opts Options) (*Probe, error) {
 		return nil, err
 	}
 	if err := specs.CountHost.Set(opts.CountHost); err != nil {
+		return nil, err
+	}
+	if opts.EventInterval < 0 {
+		return nil, fmt.Errorf("event interval must not be negative, got %v", opts.EventInterval)
+	}
+	if err := specs.EventIntervalNs.Set(uint64(opts.EventInterval.Nanoseconds())); err != nil {
 		return nil, err
 	}
 	var classes [syscallSlots]uint8
@@ -314,16 +328,44 @@ func (p *Probe) Lost() (map[string]uint64, error) {
 	return out, nil
 }
 
-// Forget deletes every counter and the capability record of a cgroup whose
-// series expired.
+// Folded returns the escape events the kernel did not send because the same
+// attempt was sent less than the event interval before.
+func (p *Probe) Folded() (uint64, error) {
+	var values []uint64
+	if err := p.objs.EventsFolded.Lookup(uint32(0), &values); err != nil {
+		return 0, err
+	}
+	var sum uint64
+	for _, v := range values {
+		sum += v
+	}
+	return sum, nil
+}
+
+// Forget deletes every counter, the event times and the capability record
+// of a cgroup whose series expired.
 func (p *Probe) Forget(cgroupID uint64) error {
+	if err := deleteCgroupKeys(p.objs.Counters, cgroupID, new([]uint64)); err != nil {
+		return err
+	}
+	if err := deleteCgroupKeys(p.objs.EventSent, cgroupID, new(uint64)); err != nil {
+		return err
+	}
+	if err := p.objs.ExecCaps.Delete(cgroupID); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return err
+	}
+	return nil
+}
+
+// deleteCgroupKeys deletes the entries of a map keyed by CounterKey that
+// belong to one cgroup; value is where iteration decodes the values to.
+func deleteCgroupKeys(m *ebpf.Map, cgroupID uint64, value any) error {
 	var (
-		keys   []CounterKey
-		key    CounterKey
-		values []uint64
+		keys []CounterKey
+		key  CounterKey
 	)
-	it := p.objs.Counters.Iterate()
-	for it.Next(&key, &values) {
+	it := m.Iterate()
+	for it.Next(&key, &value) {
 		if key.CgroupId == cgroupID {
 			keys = append(keys, key)
 		}
@@ -332,12 +374,9 @@ func (p *Probe) Forget(cgroupID uint64) error {
 		return err
 	}
 	for _, k := range keys {
-		if err := p.objs.Counters.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return err
 		}
-	}
-	if err := p.objs.ExecCaps.Delete(cgroupID); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-		return err
 	}
 	return nil
 }

@@ -50,6 +50,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Set by user space before load. */
 const volatile u32 self_tgid = 0;
 const volatile bool count_host = false;
+/* Shortest gap between two escape events of one container with the same
+ * syscall, sub-class and result; repeats within it are counted (the counters
+ * are exact either way) but not sent. 0 sends every attempt. */
+const volatile u64 event_interval_ns = 0;
 
 /* What user space needs the kernel to work out about a syscall. */
 enum syscall_class {
@@ -198,6 +202,24 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
+
+/* When each escape event key (a KIND_OUTCOME counter key) last reached the
+ * ring buffer, for event_interval_ns. LRU: a forgotten key costs one extra
+ * event, never a lost count. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct counter_key);
+	__type(value, u64);
+} event_sent SEC(".maps");
+
+/* Escape events folded by event_interval_ns. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u64);
+} events_folded SEC(".maps");
 
 /* Cgroup creation and removal have a ring buffer of their own, so that a
  * flood of escape events from one container cannot hide another's start. */
@@ -494,7 +516,26 @@ static __always_inline void record(u64 cgroup_id, u32 nr, struct pending *p, lon
 	};
 	struct syscall_event *e;
 
+	u64 now = bpf_ktime_get_boot_ns();
+
 	count(&key);
+
+	/* A storm of one attempt costs counter increments, not a ring-buffer
+	 * record (and a wakeup of the reader) per call. */
+	if (event_interval_ns) {
+		u64 *sent = bpf_map_lookup_elem(&event_sent, &key);
+		if (sent && now - *sent < event_interval_ns) {
+			u32 zero = 0;
+			u64 *folded = bpf_map_lookup_elem(&events_folded, &zero);
+			if (folded)
+				__sync_fetch_and_add(folded, 1);
+			return;
+		}
+		if (sent)
+			*sent = now; /* racing CPUs may both send: one extra event */
+		else
+			bpf_map_update_elem(&event_sent, &key, &now, BPF_ANY);
+	}
 
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -504,7 +545,7 @@ static __always_inline void record(u64 cgroup_id, u32 nr, struct pending *p, lon
 	e->type = EVENT_SYSCALL;
 	e->tgid = bpf_get_current_pid_tgid() >> 32;
 	e->cgroup_id = cgroup_id;
-	e->ktime_ns = bpf_ktime_get_boot_ns();
+	e->ktime_ns = now;
 	e->nr = nr;
 	e->sub = p->sub;
 	e->err = err;

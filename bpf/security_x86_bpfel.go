@@ -133,7 +133,9 @@ const (
 	securityMapCgroupEvents       = "cgroup_events"
 	securityMapCgroupScratch      = "cgroup_scratch"
 	securityMapCounters           = "counters"
+	securityMapEventSent          = "event_sent"
 	securityMapEvents             = "events"
+	securityMapEventsFolded       = "events_folded"
 	securityMapExecCaps           = "exec_caps"
 	securityMapLost               = "lost"
 	securityMapPendingCalls       = "pending_calls"
@@ -144,6 +146,7 @@ const (
 	securityProgSysEnter          = "sys_enter"
 	securityProgSysExit           = "sys_exit"
 	securityVarCountHost          = "count_host"
+	securityVarEventIntervalNs    = "event_interval_ns"
 	securityVarInflight           = "inflight"
 	securityVarSelfTgid           = "self_tgid"
 	securityVarSyscallClasses     = "syscall_classes"
@@ -214,7 +217,9 @@ type securityMapSpecs struct {
 	CgroupEvents   *ebpf.MapSpec `ebpf:"cgroup_events"`
 	CgroupScratch  *ebpf.MapSpec `ebpf:"cgroup_scratch"`
 	Counters       *ebpf.MapSpec `ebpf:"counters"`
+	EventSent      *ebpf.MapSpec `ebpf:"event_sent"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
+	EventsFolded   *ebpf.MapSpec `ebpf:"events_folded"`
 	ExecCaps       *ebpf.MapSpec `ebpf:"exec_caps"`
 	Lost           *ebpf.MapSpec `ebpf:"lost"`
 	PendingCalls   *ebpf.MapSpec `ebpf:"pending_calls"`
@@ -226,6 +231,7 @@ type securityMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type securityVariableSpecs struct {
 	CountHost          *ebpf.VariableSpec `ebpf:"count_host"`
+	EventIntervalNs    *ebpf.VariableSpec `ebpf:"event_interval_ns"`
 	Inflight           *ebpf.VariableSpec `ebpf:"inflight"`
 	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
 	SyscallClasses     *ebpf.VariableSpec `ebpf:"syscall_classes"`
@@ -263,7 +269,9 @@ type securityMaps struct {
 	CgroupEvents   *ebpf.Map `ebpf:"cgroup_events"`
 	CgroupScratch  *ebpf.Map `ebpf:"cgroup_scratch"`
 	Counters       *ebpf.Map `ebpf:"counters"`
+	EventSent      *ebpf.Map `ebpf:"event_sent"`
 	Events         *ebpf.Map `ebpf:"events"`
+	EventsFolded   *ebpf.Map `ebpf:"events_folded"`
 	ExecCaps       *ebpf.Map `ebpf:"exec_caps"`
 	Lost           *ebpf.Map `ebpf:"lost"`
 	PendingCalls   *ebpf.Map `ebpf:"pending_calls"`
@@ -275,7 +283,9 @@ func (m *securityMaps) Close() error {
 		m.CgroupEvents,
 		m.CgroupScratch,
 		m.Counters,
+		m.EventSent,
 		m.Events,
+		m.EventsFolded,
 		m.ExecCaps,
 		m.Lost,
 		m.PendingCalls,
@@ -288,6 +298,7 @@ func (m *securityMaps) Close() error {
 // It can be passed to loadSecurityObjects or ebpf.CollectionSpec.LoadAndAssign.
 type securityVariables struct {
 	CountHost          *ebpf.Variable `ebpf:"count_host"`
+	EventIntervalNs    *ebpf.Variable `ebpf:"event_interval_ns"`
 	Inflight           *ebpf.Variable `ebpf:"inflight"`
 	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
 	SyscallClasses     *ebpf.Variable `ebpf:"syscall_classes"`

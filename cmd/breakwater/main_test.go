@@ -42,6 +42,8 @@ func TestBadInputFailsFast(t *testing.T) {
 	}{
 		{[]string{"--no-such-flag"}, "unknown long flag '--no-such-flag'"},
 		{[]string{"--collector.security.expiry=soon"}, `invalid duration "soon"`},
+		{[]string{"--collector.security.event-interval=-1ms"}, "--collector.security.event-interval must not be negative, got -1ms"},
+		{[]string{"--collector.security.max-containers=0"}, "--collector.security.max-containers must be positive, got 0"},
 		{[]string{"--web.config.file=" + bad}, "invalid --web.config.file"},
 		{[]string{"--web.config.file=" + missing}, "invalid --web.config.file"},
 		{[]string{"--alertmanager.url=::not-a-url"}, `invalid URL`},

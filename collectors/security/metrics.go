@@ -37,6 +37,8 @@ var (
 		"Whether a BPF program is attached to its hook (1) or not (0).", []string{"program", "hook"}, nil)
 	lostDesc = prometheus.NewDesc("breakwater_bpf_events_lost_total",
 		"Events the BPF side or the exporter could not record, by reason.", []string{"reason"}, nil)
+	foldedDesc = prometheus.NewDesc("breakwater_bpf_events_folded_total",
+		"Escape attempts counted but not sent as events, because the container made the same attempt with the same result less than --collector.security.event-interval before.", nil, nil)
 	trackedDesc = prometheus.NewDesc("breakwater_tracked_containers",
 		"Containers whose cgroups are currently counted.", nil, nil)
 	expiredDesc = prometheus.NewDesc("breakwater_series_expired_total",
@@ -190,6 +192,11 @@ func (c *Collector) sendHealth(ch chan<- prometheus.Metric) {
 	for r, v := range lost {
 		ch <- prometheus.MustNewConstMetric(lostDesc, prometheus.CounterValue, float64(v), r)
 	}
+	var folded uint64
+	if c.probe != nil {
+		folded, _ = c.probe.Folded()
+	}
+	ch <- prometheus.MustNewConstMetric(foldedDesc, prometheus.CounterValue, float64(folded))
 	ch <- prometheus.MustNewConstMetric(trackedDesc, prometheus.GaugeValue, float64(c.cgroups.containers()))
 	ch <- prometheus.MustNewConstMetric(expiredDesc, prometheus.CounterValue, float64(expired))
 }

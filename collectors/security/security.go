@@ -33,15 +33,34 @@ var (
 		"Count processes outside containers too, with empty identity labels.").Default("false").Bool()
 	expiry = kingpin.Flag("collector.security.expiry",
 		"How long the series of an exited container stay before they are dropped.").Default("5m").Duration()
-	maxContainers = kingpin.Flag("collector.security.max-containers",
-		"Most container cgroups tracked at once; more are counted in breakwater_bpf_events_lost_total{reason=\"container_limit\"}.").Default("1024").Int()
+	maxContainersFlag = kingpin.Flag("collector.security.max-containers",
+		"Most container cgroups tracked at once; more are counted in breakwater_bpf_events_lost_total{reason=\"container_limit\"}.").Default("1024")
+	maxContainers  = maxContainersFlag.Int()
 	counterEntries = kingpin.Flag("collector.security.counter-entries",
 		"Size of the in-kernel counter map (one entry per container, syscall and outcome).").Default("65536").Uint32()
+	eventIntervalFlag = kingpin.Flag("collector.security.event-interval",
+		"Shortest gap between two escape events (log lines, Alertmanager pushes) for the same container, syscall and result; repeats within it are counted but not sent, see breakwater_bpf_events_folded_total. 0 sends every attempt.").Default("10ms")
+	eventInterval = eventIntervalFlag.Duration()
 )
 
 func init() {
+	// Out-of-range values stop the exporter at parse time with the reason,
+	// instead of serving without the collector.
+	maxContainersFlag.Action(func(*kingpin.ParseContext) error {
+		if *maxContainers <= 0 {
+			return fmt.Errorf("--collector.security.max-containers must be positive, got %d", *maxContainers)
+		}
+		return nil
+	})
+	eventIntervalFlag.Action(func(*kingpin.ParseContext) error {
+		if *eventInterval < 0 {
+			return fmt.Errorf("--collector.security.event-interval must not be negative, got %v", *eventInterval)
+		}
+		return nil
+	})
 	collectors.Register(Name, true, func(d collectors.Deps) (collectors.Collector, error) {
-		return New(d, Config{CountHost: *countHost, Expiry: *expiry, MaxContainers: *maxContainers, CounterEntries: *counterEntries})
+		return New(d, Config{CountHost: *countHost, Expiry: *expiry, MaxContainers: *maxContainers,
+			CounterEntries: *counterEntries, EventInterval: *eventInterval})
 	})
 }
 
@@ -51,6 +70,8 @@ type Config struct {
 	Expiry         time.Duration
 	MaxContainers  int
 	CounterEntries uint32
+	// EventInterval folds repeated attempts in the kernel (bpf.Options).
+	EventInterval time.Duration
 	// ResyncInterval is how often the cgroup tree is rescanned to repair
 	// what lost ring-buffer records missed, and expired series dropped.
 	ResyncInterval time.Duration
@@ -105,7 +126,7 @@ func New(d collectors.Deps, cfg Config) (*Collector, error) {
 	c.root = root
 	// The cgroup maps hold the containers plus their sub-cgroups.
 	probe, err := bpf.Load(bpf.Options{CountHost: cfg.CountHost, MaxContainers: uint32(cfg.MaxContainers) * 2,
-		CounterEntries: cfg.CounterEntries, Classes: Classes()})
+		CounterEntries: cfg.CounterEntries, Classes: Classes(), EventInterval: cfg.EventInterval})
 	if err != nil {
 		c.fail(err)
 		return c, nil

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -292,13 +293,20 @@ func TestControlContainerMovesNothing(t *testing.T) {
 // TestDeniedSyscallsCountExactly makes n unshare(CLONE_NEWUSER) calls under
 // Docker's default seccomp profile, which denies each with EPERM before the
 // syscall runs.
+// With no event interval every call is also an escape event (1000 fit in
+// the ring buffer even if nothing read it).
 func TestDeniedSyscallsCountExactly(t *testing.T) {
 	testenv.RequireRoot(t)
-	r := newCollector(t, Config{}, nil)
-	const n = 1000
 	name := "bw-sec-denied"
+	events := eventCounter(name)
+	r := newCollector(t, Config{}, events)
+	const n = 1000
 	runAttempt(t, name, nil, "unshare-user", fmt.Sprint(n))
 	match := map[string]string{"name": name}
+	waitFor(t, func() bool { return events.total() >= n }, "every attempt as an event")
+	if got := events.total(); got != n {
+		t.Errorf("%d escape events for %d attempts", got, n)
+	}
 	if got := r.series(t, "breakwater_syscalls_denied_total", match, "syscall", "errno"); !equal(got, map[string]float64{"unshare/EPERM": n}) {
 		t.Errorf("denied = %v, want unshare/EPERM = %d", got, n)
 	}
@@ -308,6 +316,77 @@ func TestDeniedSyscallsCountExactly(t *testing.T) {
 	if got := r.series(t, "breakwater_escape_attempts_total", match, "technique", "result"); !equal(got, map[string]float64{"namespace/blocked": n}) {
 		t.Errorf("escape attempts = %v", got)
 	}
+}
+
+// TestRepeatedAttemptsFold: with an event interval the kernel sends the
+// first of a run of identical attempts and counts the rest as folded; the
+// counters stay exact, and the same attempt by another container is still
+// sent at once.
+func TestRepeatedAttemptsFold(t *testing.T) {
+	testenv.RequireRoot(t)
+	storm, other := eventCounter("bw-sec-fold"), eventCounter("bw-sec-fold-other")
+	r := newCollector(t, Config{EventInterval: time.Hour}, sinks{storm, other})
+	folded := func() float64 { return r.series(t, "breakwater_bpf_events_folded_total", nil)[""] }
+	before := folded()
+	const n = 1000
+	runAttempt(t, string(storm), nil, "unshare-user", fmt.Sprint(n))
+	runAttempt(t, string(other), nil, "unshare-user", "1")
+	for name, want := range map[eventCounter]float64{storm: n, other: 1} {
+		if got := r.series(t, "breakwater_escape_attempts_total", map[string]string{"name": string(name)}, "technique", "result"); !equal(got, map[string]float64{"namespace/blocked": want}) {
+			t.Errorf("escape attempts of %s = %v, want namespace/blocked %v", name, got, want)
+		}
+	}
+	waitFor(t, func() bool { return storm.total() >= 1 && other.total() >= 1 }, "the first attempt of each container as an event")
+	time.Sleep(500 * time.Millisecond) // the ring buffer was written before the containers exited
+	if s, o := storm.total(), other.total(); s != 1 || o != 1 {
+		t.Errorf("events: %d from %d attempts of %s, %d from 1 of %s; want 1 each", s, n, storm, o, other)
+	}
+	// Other packages' tests may fold attempts of their containers meanwhile.
+	if got := folded() - before; got < n-1 {
+		t.Errorf("breakwater_bpf_events_folded_total grew by %v, want at least %d", got, n-1)
+	}
+}
+
+// sinks pushes each event to all of them.
+type sinks []escape.Sink
+
+func (s sinks) Push(e escape.Event) {
+	for _, k := range s {
+		k.Push(e)
+	}
+}
+
+// eventCounter is a sink counting the escape events of one container.
+type eventCounter string
+
+var eventCounts sync.Map // container name -> *sync.Map of technique -> *atomic.Int64
+
+func (name eventCounter) Push(e escape.Event) {
+	if e.Identity.Name != string(name) {
+		return
+	}
+	m, _ := eventCounts.LoadOrStore(string(name), &sync.Map{})
+	c, _ := m.(*sync.Map).LoadOrStore(e.Technique, new(atomic.Int64))
+	c.(*atomic.Int64).Add(1)
+}
+
+func (name eventCounter) byTechnique() map[string]float64 {
+	out := map[string]float64{}
+	if m, ok := eventCounts.Load(string(name)); ok {
+		m.(*sync.Map).Range(func(k, v any) bool {
+			out[k.(string)] = float64(v.(*atomic.Int64).Load())
+			return true
+		})
+	}
+	return out
+}
+
+func (name eventCounter) total() int {
+	n := 0.0
+	for _, v := range name.byTechnique() {
+		n += v
+	}
+	return int(n)
 }
 
 // TestHostProcessesAreNotCounted runs attempts on the host: nothing moves
