@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,7 +32,8 @@ const image = "breakwater-test/busybox:latest"
 func main() {
 	calls := flag.Int("calls", 3000000, "getppid calls per measurement")
 	rounds := flag.Int("rounds", 7, "measurements per condition (the median is reported)")
-	parts := flag.String("parts", "syscalls,resources,alerts", "what to measure: syscalls, resources, alerts")
+	parts := flag.String("parts", "syscalls,storm,resources,alerts", "what to measure: syscalls, storm, resources, alerts")
+	stormCalls := flag.Int("storm-calls", 4000000, "denied calls per storm measurement")
 	attempts := flag.Int("attempts", 200, "escape attempts for the syscall-to-Alertmanager latency")
 	flag.Parse()
 	if os.Geteuid() != 0 {
@@ -43,6 +45,9 @@ func main() {
 	}
 	if want["syscalls"] {
 		syscallCost(*calls, *rounds)
+	}
+	if want["storm"] {
+		stormRate(*stormCalls, *rounds)
 	}
 	if want["resources"] {
 		resourcesCost()
@@ -99,29 +104,7 @@ func syscallCost(calls, rounds int) {
 		return measure(exec.Command("docker", "exec", ctr, "/bench/loop", strconv.Itoa(calls)))
 	}
 
-	type condition struct {
-		name  string
-		setup func() (teardown func())
-	}
-	conditions := []condition{
-		{"none", func() func() { return func() {} }},
-		{"empty programs", func() func() {
-			f, err := bpf.LoadFloor()
-			if err != nil {
-				log.Fatalf("floor: %v", err)
-			}
-			return func() { f.Close() }
-		}},
-		{"breakwater", func() func() {
-			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-			c, err := security.New(collectors.Deps{Logger: logger, Identity: identity.NewResolver(logger, identity.Options{}),
-				Health: &collectors.Health{}}, security.Config{Expiry: 5 * time.Minute, MaxContainers: 1024, CounterEntries: 65536})
-			if err != nil {
-				log.Fatalf("breakwater: %v", err)
-			}
-			return func() { c.Close() }
-		}},
-	}
+	conditions := programConditions()
 	results := map[string]map[string][]float64{}
 	for r := 0; r < rounds; r++ {
 		for _, c := range conditions {
@@ -146,6 +129,92 @@ func syscallCost(calls, rounds int) {
 		floor := med["empty programs"][where] - med["none"][where]
 		bw := med["breakwater"][where] - med["none"][where]
 		fmt.Printf("%s: empty programs add %.1f ns, breakwater adds %.1f ns: %.2fx the floor\n", where, floor, bw, bw/floor)
+	}
+}
+
+// condition is a set of programs on the syscall hooks during a measurement.
+type condition struct {
+	name  string
+	setup func() (teardown func())
+}
+
+// programConditions are: nothing attached, empty programs on sys_enter and
+// sys_exit, and breakwater's security collector as the exporter runs it.
+func programConditions() []condition {
+	return []condition{
+		{"none", func() func() { return func() {} }},
+		{"empty programs", func() func() {
+			f, err := bpf.LoadFloor()
+			if err != nil {
+				log.Fatalf("floor: %v", err)
+			}
+			return func() { f.Close() }
+		}},
+		{"breakwater", func() func() { return startSecurity(10 * time.Millisecond) }}, // the flag's default
+	}
+}
+
+// startSecurity starts the security collector with every other setting at
+// its default and returns its Close.
+func startSecurity(eventInterval time.Duration) func() {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	c, err := security.New(collectors.Deps{Logger: logger, Identity: identity.NewResolver(logger, identity.Options{}),
+		Health: &collectors.Health{}}, security.Config{Expiry: 5 * time.Minute, MaxContainers: 1024, CounterEntries: 65536,
+		EventInterval: eventInterval})
+	if err != nil {
+		log.Fatalf("breakwater: %v", err)
+	}
+	return func() { c.Close() }
+}
+
+// stormRate measures how many denied escape attempts per second a container
+// makes (unshare(CLONE_NEWUSER) under Docker's default seccomp profile, one
+// process per CPU), with nothing attached, empty programs, breakwater as it
+// runs, and breakwater sending every attempt to the ring buffer
+// (--collector.security.event-interval=0).
+func stormRate(calls, rounds int) {
+	dir, err := os.MkdirTemp("", "bw-bench-storm")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	storm := filepath.Join(dir, "storm")
+	if out, err := exec.Command("gcc", "-static", "-O2", "-o", storm, "hardening/testdata/storm.c").CombinedOutput(); err != nil {
+		log.Fatalf("gcc: %v\n%s", err, out)
+	}
+	const ctr = "bw-bench-storm"
+	_ = exec.Command("docker", "rm", "-f", ctr).Run()
+	if out, err := exec.Command("docker", "run", "-d", "--name", ctr, "--pull", "never", "--network", "none",
+		"-v", dir+":/bench:ro", image, "sleep", "3600").CombinedOutput(); err != nil {
+		log.Fatalf("docker run: %v\n%s", err, out)
+	}
+	defer exec.Command("docker", "rm", "-f", ctr).Run()
+
+	conditions := append(programConditions(),
+		condition{"every event", func() func() { return startSecurity(0) }})
+	rates := map[string][]float64{}
+	for r := 0; r < rounds; r++ {
+		for _, c := range conditions {
+			teardown := c.setup()
+			out, err := exec.Command("docker", "exec", ctr, "/bench/storm", strconv.Itoa(calls), strconv.Itoa(runtime.NumCPU())).CombinedOutput()
+			teardown()
+			if err != nil {
+				log.Fatalf("storm: %v\n%s", err, out)
+			}
+			var made, eperm, other int64
+			var secs, rate float64
+			if _, err := fmt.Sscanf(string(out), "calls=%d eperm=%d other=%d seconds=%g rate=%g", &made, &eperm, &other, &secs, &rate); err != nil || eperm != made {
+				log.Fatalf("storm output %q: %v", out, err)
+			}
+			rates[c.name] = append(rates[c.name], rate)
+		}
+	}
+	fmt.Printf("\ndenied unshare(CLONE_NEWUSER) in a container, %d processes (median of %d rounds of %d calls)\n", runtime.NumCPU(), rounds, calls)
+	fmt.Printf("%-16s %14s %10s\n", "condition", "calls/s", "vs none")
+	none := median(rates["none"])
+	for _, c := range conditions {
+		m := median(rates[c.name])
+		fmt.Printf("%-16s %14.0f %9.2fx\n", c.name, m, m/none)
 	}
 }
 
