@@ -37,6 +37,7 @@ var knownMetrics = map[string]string{
 	"breakwater_build_info":                        "breakwater",
 	"breakwater_bpf_program_attached":              "breakwater",
 	"breakwater_bpf_events_lost_total":             "breakwater",
+	"breakwater_bpf_events_folded_total":           "breakwater",
 	"breakwater_tracked_containers":                "breakwater",
 	"breakwater_series_expired_total":              "breakwater",
 	"breakwater_scrape_collector_duration_seconds": "breakwater",
@@ -206,7 +207,7 @@ func TestQueriesUseKnownMetrics(t *testing.T) {
 		"breakwater_namespace_operations_total", "breakwater_mount_operations_total", "breakwater_container_capabilities", "ALERTS",
 		"container_memory_working_set_bytes", "container_spec_memory_limit_bytes", "breakwater:container_cpu_usage_seconds:rate5m_avg_1h",
 		"breakwater_container_restarts_total", "container_oom_events_total", "container_cpu_cfs_throttled_periods_total",
-		"breakwater_bpf_program_attached", "breakwater_bpf_events_lost_total", "breakwater_tracked_containers",
+		"breakwater_bpf_program_attached", "breakwater_bpf_events_lost_total", "breakwater_bpf_events_folded_total", "breakwater_tracked_containers",
 		"breakwater_scrape_collector_duration_seconds", "breakwater_alertmanager_notifications_total",
 	} {
 		if !used[m] {

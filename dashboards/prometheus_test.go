@@ -40,6 +40,7 @@ func syntheticTarget(t *testing.T) *httptest.Server {
 			`breakwater_build_info{version="test",revision="dashboards",goversion="go1.26"} 1`,
 			`breakwater_bpf_program_attached{program="sys_enter",hook="raw_tracepoint/sys_enter"} 1`,
 			`breakwater_bpf_events_lost_total{reason="ringbuf_full"} ` + f(n),
+			`breakwater_bpf_events_folded_total ` + f(n),
 			`breakwater_tracked_containers 1`,
 			`breakwater_series_expired_total ` + f(n),
 			`breakwater_scrape_collector_duration_seconds{collector="security"} 0.002`,

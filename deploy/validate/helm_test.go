@@ -135,7 +135,7 @@ web:
       prometheus: $2y$10$X0h1gDsPszWURQaxFh.zoubFi6DXncSjhoQNJgRrnGs7EsimhC7zG
 log: {level: debug, format: json}
 collectors:
-  security: {enabled: true, host: true, expiry: 10m, maxContainers: 2048, counterEntries: 131072}
+  security: {enabled: true, host: true, expiry: 10m, maxContainers: 2048, counterEntries: 131072, eventInterval: 5ms}
   resources: {enabled: true, metrics: "cpu,memory,oom_event,network", allCgroups: true, housekeepingInterval: 15s, dockerEvents: false}
 runtime:
   containerd: {enabled: true}
@@ -197,6 +197,7 @@ func TestHelmFull(t *testing.T) {
 		"--alertmanager.external-label=cluster=prod-eu",
 		"--no-collector.resources.docker-events",
 		"--collector.security.host",
+		"--collector.security.event-interval=5ms",
 		"--runtime.docker-host=unix:///var/run/docker.sock",
 		"--alertmanager.fold-window=1m",
 	} {
