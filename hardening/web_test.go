@@ -1,16 +1,9 @@
 package hardening
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,83 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/breakwater/breakwater/internal/testenv"
 	"golang.org/x/crypto/bcrypt"
 )
-
-// testPKI is a CA and a server certificate for 127.0.0.1 signed by it.
-type testPKI struct {
-	pool              *x509.CertPool
-	certFile, keyFile string
-	otherPool         *x509.CertPool // a CA that did not sign the server
-}
-
-func newPKI(t *testing.T, dir string) testPKI {
-	t.Helper()
-	ca, caKey := selfSigned(t, "breakwater test CA")
-	other, _ := selfSigned(t, "someone else's CA")
-
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "breakwater"},
-		NotBefore:    time.Now().Add(-time.Minute),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := testPKI{certFile: filepath.Join(dir, "server.crt"), keyFile: filepath.Join(dir, "server.key"),
-		pool: x509.NewCertPool(), otherPool: x509.NewCertPool()}
-	writePEM(t, p.certFile, "CERTIFICATE", der)
-	writePEM(t, p.keyFile, "EC PRIVATE KEY", keyDER)
-	p.pool.AddCert(ca)
-	p.otherPool.AddCert(other)
-	return p
-}
-
-func selfSigned(t *testing.T, cn string) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             time.Now().Add(-time.Minute),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestMetricsBehindTLSAndBasicAuth serves /metrics through an
 // exporter-toolkit web config with a certificate made here: only a client
@@ -103,14 +22,14 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 // web server, and needs no root.
 func TestMetricsBehindTLSAndBasicAuth(t *testing.T) {
 	dir := t.TempDir()
-	pki := newPKI(t, dir)
+	pki := testenv.NewPKI(t, dir)
 	const user, password = "prometheus", "correct horse battery staple"
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
 	if err != nil {
 		t.Fatal(err)
 	}
 	webConfig := filepath.Join(dir, "web.yml")
-	cfg := "tls_server_config:\n  cert_file: " + pki.certFile + "\n  key_file: " + pki.keyFile +
+	cfg := "tls_server_config:\n  cert_file: " + pki.CertFile + "\n  key_file: " + pki.KeyFile +
 		"\nbasic_auth_users:\n  " + user + ": " + string(hash) + "\n"
 	if err := os.WriteFile(webConfig, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -124,7 +43,7 @@ func TestMetricsBehindTLSAndBasicAuth(t *testing.T) {
 		}
 		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
 	}
-	trusted := client(pki.pool, 0)
+	trusted := client(pki.CA, 0)
 	get := func(c *http.Client, url, user, pass string) (int, string, error) {
 		req, _ := http.NewRequest(http.MethodGet, url, nil)
 		if user != "" {
@@ -167,8 +86,8 @@ func TestMetricsBehindTLSAndBasicAuth(t *testing.T) {
 		{"unknown user", trusted, metrics, "grafana", password, http.StatusUnauthorized, ""},
 		{"no credentials", trusted, metrics, "", "", http.StatusUnauthorized, ""},
 		{"landing page needs credentials too", trusted, "https://" + e.addr + "/", "", "", http.StatusUnauthorized, ""},
-		{"server not signed by the client's CA", client(pki.otherPool, 0), metrics, user, password, 0, "certificate signed by unknown authority"},
-		{"TLS 1.1", client(pki.pool, tls.VersionTLS11), metrics, user, password, 0, "protocol version"},
+		{"server not signed by the client's CA", client(pki.OtherCA, 0), metrics, user, password, 0, "certificate signed by unknown authority"},
+		{"TLS 1.1", client(pki.CA, tls.VersionTLS11), metrics, user, password, 0, "protocol version"},
 		// Go's TLS server answers a plain HTTP request with a 400 and closes.
 		{"plain HTTP to the TLS port", &http.Client{Timeout: 10 * time.Second}, "http://" + e.addr + "/metrics", user, password, http.StatusBadRequest, ""},
 	} {

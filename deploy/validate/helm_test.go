@@ -224,7 +224,8 @@ func TestHelmFull(t *testing.T) {
 	writeFile(t, webCfg, secrets["bw-breakwater-web"].StringData["web-config.yml"])
 	// The TLS files the config names exist in the pod, not here: point them
 	// at a real pair for validation.
-	cert, key := selfSigned(t, dir)
+	pki := testenv.NewPKI(t, dir)
+	cert, key := pki.CertFile, pki.KeyFile
 	b, _ := os.ReadFile(webCfg)
 	b = bytes.ReplaceAll(b, []byte("/etc/breakwater/web/tls.crt"), []byte(cert))
 	b = bytes.ReplaceAll(b, []byte("/etc/breakwater/web/tls.key"), []byte(key))

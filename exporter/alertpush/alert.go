@@ -2,7 +2,6 @@ package alertpush
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -57,23 +56,6 @@ func alertLabels(name string, e escape.Event, external map[string]string) map[st
 		}
 	}
 	return l
-}
-
-// labelsKey is a label set's identity, as Alertmanager's fingerprint is.
-func labelsKey(l map[string]string) string {
-	keys := make([]string, 0, len(l))
-	for k := range l {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		b.WriteString(k)
-		b.WriteByte(0)
-		b.WriteString(l[k])
-		b.WriteByte(0)
-	}
-	return b.String()
 }
 
 // who names a container for a human: name, image and pod when known.

@@ -1,14 +1,6 @@
 package alertpush
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -18,41 +10,11 @@ import (
 
 	"github.com/breakwater/breakwater/exporter/alertpush/amtest"
 	"github.com/breakwater/breakwater/exporter/escape"
+	"github.com/breakwater/breakwater/internal/testenv"
 )
 
 // testPasswordHash is bcrypt("breakwater-test-password"), cost 4.
 const testPasswordHash = "$2a$04$NJlEfT33p9pnIr8r5BDszew5YeZdoX/dZ23dlzEmbxShv9N5pylRu"
-
-// selfSigned writes a certificate for 127.0.0.1 and its key into dir.
-func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "bw-am-test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA:         true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	write(t, certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	write(t, keyFile, string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})))
-	return certFile, keyFile
-}
 
 func write(t *testing.T, path, content string) {
 	t.Helper()
@@ -65,7 +27,8 @@ func write(t *testing.T, path, content string) {
 // TLS behind basic auth, configured by --alertmanager.config.file.
 func TestTLSAndBasicAuth(t *testing.T) {
 	dir := t.TempDir()
-	cert, key := selfSigned(t, dir)
+	pki := testenv.NewPKI(t, dir)
+	cert, key, ca := pki.CertFile, pki.KeyFile, pki.CAFile
 	hook := amtest.NewWebhook(t)
 	am := amtest.StartWeb(t, amtest.PerAlertConfig(hook.URL("/am")), `tls_server_config:
   cert_file: `+cert+`
@@ -83,11 +46,11 @@ basic_auth_users:
 		delivered  bool
 	}{{
 		name:       "CA and password file",
-		httpConfig: "tls_config:\n  ca_file: " + cert + "\nbasic_auth:\n  username: breakwater\n  password_file: " + filepath.Join(dir, "password") + "\n",
+		httpConfig: "tls_config:\n  ca_file: " + ca + "\nbasic_auth:\n  username: breakwater\n  password_file: " + filepath.Join(dir, "password") + "\n",
 		delivered:  true,
 	}, {
 		name:       "credentials in the URL",
-		httpConfig: "tls_config:\n  ca_file: " + cert + "\n",
+		httpConfig: "tls_config:\n  ca_file: " + ca + "\n",
 		url: func(u *url.URL) *url.URL {
 			u.User = url.UserPassword("breakwater", "breakwater-test-password")
 			return u
@@ -95,7 +58,7 @@ basic_auth_users:
 		delivered: true,
 	}, {
 		name:       "wrong password",
-		httpConfig: "tls_config:\n  ca_file: " + cert + "\nbasic_auth:\n  username: breakwater\n  password_file: " + filepath.Join(dir, "wrong") + "\n",
+		httpConfig: "tls_config:\n  ca_file: " + ca + "\nbasic_auth:\n  username: breakwater\n  password_file: " + filepath.Join(dir, "wrong") + "\n",
 	}, {
 		name:       "untrusted certificate",
 		httpConfig: "basic_auth:\n  username: breakwater\n  password_file: " + filepath.Join(dir, "password") + "\n",

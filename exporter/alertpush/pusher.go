@@ -48,7 +48,7 @@ type Pusher struct {
 	external map[string]string
 	now      func() time.Time
 
-	folds map[string]*fold // owned by Run's goroutine
+	folds map[uint64]*fold // by label-set signature; owned by Run's goroutine
 
 	notifications *prometheus.CounterVec
 	latency       prometheus.Histogram
@@ -73,12 +73,12 @@ type target struct {
 	wake chan struct{}
 
 	mu      sync.Mutex
-	pending map[string]*item // newest version per alert
+	pending map[uint64]*item // newest version per alert
 	seq     uint64
 }
 
 type item struct {
-	key       string
+	key       uint64
 	alert     *models.PostableAlert
 	endsAt    time.Time
 	seq       uint64    // order of arrival, the oldest is dropped on overflow
@@ -139,7 +139,7 @@ func New(logger *slog.Logger, cfg *Config) (*Pusher, error) {
 		in:       make(chan escape.Event, c.QueueCapacity),
 		external: c.ExternalLabels,
 		now:      time.Now,
-		folds:    map[string]*fold{},
+		folds:    map[uint64]*fold{},
 		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "breakwater_alertmanager_notifications_total",
 			Help: "Escape alerts pushed to Alertmanager, per Alertmanager and alert, by result: sent (accepted), failed (a delivery attempt failed and is retried), dropped (queue overflow, rejected, or ended before delivery), folded (an attempt counted into an alert already sent).",
@@ -175,7 +175,7 @@ func New(logger *slog.Logger, cfg *Config) (*Pusher, error) {
 			url:     u.Redacted(),
 			api:     amclient.New(rt, strfmt.Default),
 			wake:    make(chan struct{}, 1),
-			pending: map[string]*item{},
+			pending: map[uint64]*item{},
 		})
 	}
 	return p, nil
@@ -241,7 +241,7 @@ func (p *Pusher) fold(e escape.Event) {
 	}
 	for _, name := range alertNames(e) {
 		labels := alertLabels(name, e, p.external)
-		key := labelsKey(labels)
+		key := model.LabelsToSignature(labels) // Alertmanager's identity of an alert
 		if f := p.folds[key]; f != nil && e.Time.Sub(f.last) <= p.cfg.FoldWindow {
 			f.count++
 			if e.Time.After(f.last) {
@@ -264,11 +264,14 @@ func (p *Pusher) fold(e escape.Event) {
 // evictFold forgets the fold with the oldest attempt: it is only no longer
 // re-sent, Alertmanager still resolves it at its endsAt.
 func (p *Pusher) evictFold() {
-	var oldest string
-	var at time.Time
+	var (
+		oldest uint64
+		at     time.Time
+		found  bool
+	)
 	for k, f := range p.folds {
-		if oldest == "" || f.last.Before(at) {
-			oldest, at = k, f.last
+		if !found || f.last.Before(at) {
+			oldest, at, found = k, f.last, true
 		}
 	}
 	delete(p.folds, oldest)
@@ -291,7 +294,7 @@ func (p *Pusher) flush() {
 }
 
 // send queues the fold's current state for every Alertmanager.
-func (p *Pusher) send(key string, f *fold, eventTime time.Time) {
+func (p *Pusher) send(key uint64, f *fold, eventTime time.Time) {
 	endsAt := f.last.Add(p.cfg.ResolveTimeout)
 	a := &models.PostableAlert{
 		Alert:       models.Alert{Labels: models.LabelSet(f.labels)},

@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/breakwater/breakwater/internal/testenv"
+	"github.com/prometheus/common/model"
 	"sigs.k8s.io/yaml"
 )
 
@@ -89,16 +89,15 @@ func (w *Webhook) Firing(path string) map[string]Alert {
 
 // LabelsKey identifies a label set, as Alertmanager's fingerprint does.
 func LabelsKey(l map[string]string) string {
-	keys := make([]string, 0, len(l))
-	for k := range l {
-		keys = append(keys, k)
+	return toLabelSet(l).Fingerprint().String()
+}
+
+func toLabelSet(l map[string]string) model.LabelSet {
+	s := make(model.LabelSet, len(l))
+	for k, v := range l {
+		s[model.LabelName(k)] = model.LabelValue(v)
 	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		fmt.Fprintf(&b, "%s=%q,", k, l[k])
-	}
-	return b.String()
+	return s
 }
 
 // PerAlertConfig routes every alert, as its own group, to the webhook at
