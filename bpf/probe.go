@@ -365,7 +365,7 @@ func deleteCgroupKeys(m *ebpf.Map, cgroupID uint64, value any) error {
 		key  CounterKey
 	)
 	it := m.Iterate()
-	for it.Next(&key, &value) {
+	for it.Next(&key, value) {
 		if key.CgroupId == cgroupID {
 			keys = append(keys, key)
 		}
