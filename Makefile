@@ -40,10 +40,11 @@ docker:
 # promtool rule tests and the end-to-end path. Root-only tests skip when not root.
 # The end-to-end and hardening packages load the whole machine (storms,
 # churn, timed alerts): they run one at a time, after the rest; e2e verbose,
-# so that its table of alert timings is printed.
+# so that its table of alert timings is printed. The rest runs under the race
+# detector: collectors share maps and tables between goroutines.
 test: deps tools docker
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 40m $$($(GO) list ./... | grep -v -e /hardening -e /e2e)
+	$(GO) test -count=1 -race -timeout 40m $$($(GO) list ./... | grep -v -e /hardening -e /e2e)
 	$(GO) test -count=1 -timeout 20m ./hardening/...
 	$(MAKE) e2e
 	cd deploy/validate && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...

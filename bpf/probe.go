@@ -267,6 +267,20 @@ func (p *Probe) State(cgroupID uint64) uint8 {
 	return s
 }
 
+// TrackedIDs returns the cgroups the kernel currently tracks.
+func (p *Probe) TrackedIDs() ([]uint64, error) {
+	var (
+		ids   []uint64
+		id    uint64
+		state uint8
+	)
+	it := p.objs.TrackedCgroups.Iterate()
+	for it.Next(&id, &state) {
+		ids = append(ids, id)
+	}
+	return ids, it.Err()
+}
+
 // Untrack stops counting a cgroup; its counters stay until Forget.
 func (p *Probe) Untrack(cgroupID uint64) error {
 	err := p.objs.TrackedCgroups.Delete(cgroupID)
@@ -407,14 +421,21 @@ func (p *Probe) MapEntries() (tracked, counters, caps int, err error) {
 // creation and removal.
 func (p *Probe) Readers() []*ringbuf.Reader { return []*ringbuf.Reader{p.reader, p.cgReader} }
 
-// Close detaches every program and frees the maps; nothing is pinned.
-func (p *Probe) Close() error {
+// StopReading closes the ring-buffer readers, which unblocks their Read.
+func (p *Probe) StopReading() error {
 	var errs []error
 	for _, r := range []*ringbuf.Reader{p.reader, p.cgReader} {
 		if r != nil {
 			errs = append(errs, r.Close())
 		}
 	}
+	p.reader, p.cgReader = nil, nil
+	return errors.Join(errs...)
+}
+
+// Close detaches every program and frees the maps; nothing is pinned.
+func (p *Probe) Close() error {
+	errs := []error{p.StopReading()}
 	for _, l := range p.links {
 		errs = append(errs, l.Close())
 	}

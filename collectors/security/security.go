@@ -96,6 +96,9 @@ type Collector struct {
 	bootTime time.Time // wall clock of boot, to date kernel event times
 
 	logLimit logLimiter // one log line per container, technique and result per window
+	// strayBefore are kernel-tracked cgroups the last resync found neither
+	// in the hierarchy nor in the table (owned by the resync's goroutine).
+	strayBefore map[uint64]bool
 
 	listenersMu sync.Mutex
 	listeners   []CgroupListener
@@ -168,9 +171,12 @@ func (c *Collector) Close() error {
 	}
 	var err error
 	if c.probe != nil {
-		err = c.probe.Close() // also unblocks the ring-buffer reader
+		// Unblock the readers and let every goroutine that uses the maps
+		// finish before the maps go.
+		c.probe.StopReading()
+		c.wg.Wait()
+		err = c.probe.Close()
 	}
-	c.wg.Wait()
 	// What the log folded since its last line is said once more, so the
 	// log accounts for every event it received.
 	for key, n := range c.logLimit.drain() {
@@ -219,12 +225,38 @@ func (c *Collector) resync(ctx context.Context) {
 		_, _ = c.cgroups.identity(ctx, cg.ID) // warm the identity while the container exists
 	}
 	now := time.Now()
-	for id := range c.cgroups.liveIDs() {
+	live := c.cgroups.liveIDs()
+	for id := range live {
 		if !present[id] {
 			c.cgroups.remove(id, now)
 			_ = c.probe.Untrack(id)
 		}
 	}
+	c.sweepStray(present, live)
+}
+
+// sweepStray drops kernel-tracked cgroups that are neither in the hierarchy
+// nor known to user space, as when the cgroup's records were lost. An entry
+// goes only when two scans in a row missed it: one the kernel added at a
+// mkdir after this scan, whose record is still on its way, stays.
+func (c *Collector) sweepStray(present map[uint64]bool, live map[uint64]string) {
+	ids, err := c.probe.TrackedIDs()
+	if err != nil {
+		c.logger.Error("listing tracked cgroups", "err", err)
+		return
+	}
+	stray := map[uint64]bool{}
+	for _, id := range ids {
+		if _, known := live[id]; known || present[id] {
+			continue
+		}
+		if c.strayBefore[id] {
+			_ = c.probe.Untrack(id)
+			continue
+		}
+		stray[id] = true
+	}
+	c.strayBefore = stray
 }
 
 func (c *Collector) housekeep(ctx context.Context) {
@@ -276,12 +308,16 @@ func (c *Collector) handle(ctx context.Context, raw []byte) {
 		}
 		path := cString(e.Path[:])
 		if bpf.EventType(e.Type) == bpf.EventRmdir {
-			if c.cgroups.remove(e.CgroupId, time.Now()) {
-				_ = c.probe.Untrack(e.CgroupId)
-			}
+			c.cgroups.remove(e.CgroupId, time.Now())
+			// The kernel may have tracked it at mkdir even if user space
+			// never knew it (a lost mkdir record).
+			_ = c.probe.Untrack(e.CgroupId)
 			return
 		}
 		if _, ok := identity.ContainerIDFromCgroupPath(path); !ok {
+			// The kernel's test is looser (64 hex at the end); what user
+			// space does not call a container is not counted.
+			_ = c.probe.Untrack(e.CgroupId)
 			return
 		}
 		c.track(e.CgroupId, path, true)

@@ -17,6 +17,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/sys/unix"
 
+	"github.com/breakwater/breakwater/bpf"
 	"github.com/breakwater/breakwater/collectors"
 	"github.com/breakwater/breakwater/exporter/escape"
 	"github.com/breakwater/breakwater/exporter/identity"
@@ -246,11 +247,15 @@ func TestEscapeTechniques(t *testing.T) {
 			for _, v := range tc.want {
 				total += v
 			}
-			waitFor(t, func() bool {
+			received := func() int {
 				mu.Lock()
 				defer mu.Unlock()
-				return float64(len(events[name])) == total
-			}, "%v escape events for %s, got %d", total, name, len(events[name]))
+				return len(events[name])
+			}
+			waitFor(t, func() bool { return float64(received()) == total }, "%v escape events for %s", total, name)
+			if n := received(); float64(n) != total {
+				t.Errorf("%d escape events for %s, want %v", n, name, total)
+			}
 		})
 	}
 
@@ -495,4 +500,48 @@ func TestFloodDoesNotHideANewContainer(t *testing.T) {
 	if !equal(got, map[string]float64{"mount/blocked": 1}) {
 		t.Errorf("attempt during a flood = %v, want mount/blocked 1", got)
 	}
+}
+
+// TestStrayTrackedCgroupsAreSwept: a kernel-tracked cgroup that neither
+// exists nor is known to user space (its records were lost) is dropped by
+// the resync, while a running container's cgroup stays tracked.
+func TestStrayTrackedCgroupsAreSwept(t *testing.T) {
+	testenv.RequireRoot(t)
+	r := newCollector(t, Config{ResyncInterval: 100 * time.Millisecond}, nil)
+	name := "bw-sec-sweep"
+	_ = exec.Command("docker", "rm", "-f", name).Run()
+	out, err := exec.Command("docker", "run", "-d", "--name", name, "--pull", "never", "--network", "none",
+		testenv.Image, "sleep", "60").CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker run: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", name).Run() })
+	cid := strings.TrimSpace(string(out))
+	var running uint64
+	for _, cg := range mustCgroups(t, r.c.root) {
+		if strings.HasSuffix(cg.Path, cid) || strings.HasSuffix(cg.Path, cid+".scope") {
+			running = cg.ID
+		}
+	}
+	if running == 0 {
+		t.Fatalf("no cgroup of container %s", cid)
+	}
+	const stray = 1<<62 + 7 // an id no cgroup has
+	if err := r.c.probe.Track(stray, bpf.StateActive); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return r.c.probe.State(stray) == 0 }, "the stray entry to be swept")
+	time.Sleep(300 * time.Millisecond) // a few more resyncs
+	if r.c.probe.State(running) != bpf.StateActive {
+		t.Errorf("the running container's cgroup is no longer tracked (state %d)", r.c.probe.State(running))
+	}
+}
+
+func mustCgroups(t *testing.T, root string) []identity.Cgroup {
+	t.Helper()
+	cgs, err := identity.ContainerCgroups(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cgs
 }
