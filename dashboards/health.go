@@ -21,7 +21,7 @@ func health() *dashboard.DashboardBuilder {
 		WithPanel(singleStat("Tracked containers", "Containers breakwater currently attributes events to.", unitShort, 1e9,
 			query(`sum(breakwater_tracked_containers{`+nodeSel+`})`, "containers")).
 			ColorMode("value")).
-		WithPanel(singleStat("Events lost", "Peak rate of kernel events breakwater dropped; counters undercount while this is above zero.", unitCountPerS, 0.0001,
+		WithPanel(singleStat("Events lost", "Peak rate of kernel records breakwater dropped (BreakwaterEventsLost); by reason on the panel below: ringbuf_full costs log lines and pushes, the other reasons undercount counters.", unitCountPerS, 0.0001,
 			query(`sum(rate(breakwater_bpf_events_lost_total{`+nodeSel+`}[$__rate_interval]))`, "lost")).
 			ReduceOptions(maxReduce())).
 		WithPanel(instantTable("Build", "Version of each breakwater exporter.", unitShort,
