@@ -3,5 +3,5 @@
 // and committed, so building breakwater needs no clang.
 package bpf
 
-//go:generate go tool -modfile=../tools/go.mod bpf2go -cc clang -cflags "-O2 -g -Wall -Werror" -target amd64 -type counter_key -type syscall_event -type cgroup_event -type syscall_class -type path_class -type ns_bit -type lost_reason -type cgroup_state -type counter_kind -type event_type security security.bpf.c -- -I./headers
+//go:generate go tool -modfile=../tools/go.mod bpf2go -cc clang -cflags "-O2 -g -Wall -Werror" -target amd64 -type counter_key -type syscall_event -type cgroup_event -type event_fold -type syscall_class -type path_class -type ns_bit -type lost_reason -type cgroup_state -type counter_kind -type event_type security security.bpf.c -- -I./headers
 //go:generate go tool -modfile=../tools/go.mod bpf2go -cc clang -cflags "-O2 -g -Wall -Werror" -target amd64 floor floor.bpf.c -- -I./headers

@@ -21,6 +21,7 @@ type (
 	CounterKey   = securityCounterKey
 	SyscallEvent = securitySyscallEvent
 	CgroupEvent  = securityCgroupEvent
+	EventFold    = securityEventFold
 	SyscallClass = securitySyscallClass
 	PathClass    = securityPathClass
 	NsBit        = securityNsBit
@@ -356,13 +357,34 @@ func (p *Probe) Folded() (uint64, error) {
 	return sum, nil
 }
 
+// PendingRepeats returns, by escape event key, the repeats the kernel folded
+// after the last event it sent for that key: what no event has reported yet.
+func (p *Probe) PendingRepeats() (map[CounterKey]uint64, error) {
+	out := map[CounterKey]uint64{}
+	var (
+		key   CounterKey
+		folds []EventFold
+	)
+	it := p.objs.EventSent.Iterate()
+	for it.Next(&key, &folds) {
+		var n uint64
+		for _, f := range folds {
+			n += f.Repeats
+		}
+		if n > 0 {
+			out[key] = n
+		}
+	}
+	return out, it.Err()
+}
+
 // Forget deletes every counter, the event times and the capability record
 // of a cgroup whose series expired.
 func (p *Probe) Forget(cgroupID uint64) error {
 	if err := deleteCgroupKeys(p.objs.Counters, cgroupID, new([]uint64)); err != nil {
 		return err
 	}
-	if err := deleteCgroupKeys(p.objs.EventSent, cgroupID, new(uint64)); err != nil {
+	if err := deleteCgroupKeys(p.objs.EventSent, cgroupID, new([]EventFold)); err != nil {
 		return err
 	}
 	if err := p.objs.ExecCaps.Delete(cgroupID); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {

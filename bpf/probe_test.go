@@ -51,7 +51,7 @@ func TestForgetDropsOnlyThatCgroup(t *testing.T) {
 			if err := p.objs.Counters.Put(key, perCPU); err != nil {
 				t.Fatal(err)
 			}
-			if err := p.objs.EventSent.Put(key, uint64(1)); err != nil {
+			if err := p.objs.EventSent.Put(key, make([]EventFold, len(perCPU))); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -65,7 +65,7 @@ func TestForgetDropsOnlyThatCgroup(t *testing.T) {
 	for name, m := range map[string]struct {
 		m     *ebpf.Map
 		value any
-	}{"counters": {p.objs.Counters, new([]uint64)}, "event_sent": {p.objs.EventSent, new(uint64)}} {
+	}{"counters": {p.objs.Counters, new([]uint64)}, "event_sent": {p.objs.EventSent, new([]EventFold)}} {
 		got := map[uint64]int{}
 		var key CounterKey
 		it := m.m.Iterate()

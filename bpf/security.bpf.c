@@ -142,8 +142,15 @@ struct syscall_event {
 	u16 sub;
 	u16 err;
 	u16 pad;
+	u64 repeats; /* the same attempt folded since the previous event of this key on this CPU */
 	char comm[COMM_LEN];
 	char detail[DETAIL_LEN];
+};
+
+/* Per key and CPU: when an event was last sent, and the repeats folded since. */
+struct event_fold {
+	u64 sent_ns;
+	u64 repeats;
 };
 
 struct cgroup_event {
@@ -203,14 +210,15 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
 
-/* When each escape event key (a KIND_OUTCOME counter key) last reached the
- * ring buffer, for event_interval_ns. LRU: a forgotten key costs one extra
- * event, never a lost count. */
+/* Event folding by escape event key (a KIND_OUTCOME counter key), per CPU so
+ * that a storm on several CPUs shares no cache line. LRU: a forgotten key
+ * costs one extra event, and its folded repeats are still in the counters and
+ * events_folded. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
 	__uint(max_entries, 4096);
 	__type(key, struct counter_key);
-	__type(value, u64);
+	__type(value, struct event_fold);
 } event_sent SEC(".maps");
 
 /* Escape events folded by event_interval_ns. */
@@ -239,6 +247,7 @@ struct {
 /* Force BTF for the types user space decodes. */
 const struct syscall_event *unused_syscall_event __attribute__((unused));
 const struct cgroup_event *unused_cgroup_event __attribute__((unused));
+const struct event_fold *unused_event_fold __attribute__((unused));
 const enum syscall_class *unused_syscall_class __attribute__((unused));
 const enum path_class *unused_path_class __attribute__((unused));
 const enum lost_reason *unused_lost_reason __attribute__((unused));
@@ -522,25 +531,35 @@ static __always_inline void record(u64 cgroup_id, u32 nr, struct pending *p, lon
 
 	/* A storm of one attempt costs counter increments, not a ring-buffer
 	 * record (and a wakeup of the reader) per call. */
+	struct event_fold *fold = 0;
 	if (event_interval_ns) {
-		u64 *sent = bpf_map_lookup_elem(&event_sent, &key);
-		if (sent && now - *sent < event_interval_ns) {
+		fold = bpf_map_lookup_elem(&event_sent, &key);
+		if (fold && now - fold->sent_ns < event_interval_ns) {
 			u32 zero = 0;
 			u64 *folded = bpf_map_lookup_elem(&events_folded, &zero);
 			if (folded)
 				__sync_fetch_and_add(folded, 1);
+			/* Atomic even per CPU: a preempted program may share it. */
+			__sync_fetch_and_add(&fold->repeats, 1);
 			return;
 		}
-		if (sent)
-			*sent = now; /* racing CPUs may both send: one extra event */
-		else
-			bpf_map_update_elem(&event_sent, &key, &now, BPF_ANY);
 	}
 
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count_lost(LOST_RINGBUF_FULL);
-		return;
+		return; /* the repeats wait for the next event */
+	}
+	e->repeats = 0;
+	if (fold) {
+		/* Hand over what was folded; what folds meanwhile stays. */
+		u64 n = fold->repeats;
+		__sync_fetch_and_add(&fold->repeats, -n);
+		fold->sent_ns = now;
+		e->repeats = n;
+	} else if (event_interval_ns) {
+		struct event_fold first = {.sent_ns = now};
+		bpf_map_update_elem(&event_sent, &key, &first, BPF_NOEXIST);
 	}
 	e->type = EVENT_SYSCALL;
 	e->tgid = bpf_get_current_pid_tgid() >> 32;

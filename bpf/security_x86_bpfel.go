@@ -44,6 +44,12 @@ const (
 	securityCounterKindKIND_OUTCOME securityCounterKind = 2
 )
 
+type securityEventFold struct {
+	_       structs.HostLayout
+	SentNs  uint64
+	Repeats uint64
+}
+
 type securityEventType uint32
 
 const (
@@ -122,6 +128,7 @@ type securitySyscallEvent struct {
 	Sub      uint16
 	Err      uint16
 	Pad      uint16
+	Repeats  uint64
 	Comm     [16]int8
 	Detail   [128]int8
 }
@@ -153,6 +160,7 @@ const (
 	securityVarUnusedCgroupEvent  = "unused_cgroup_event"
 	securityVarUnusedCgroupState  = "unused_cgroup_state"
 	securityVarUnusedCounterKind  = "unused_counter_kind"
+	securityVarUnusedEventFold    = "unused_event_fold"
 	securityVarUnusedEventType    = "unused_event_type"
 	securityVarUnusedLostReason   = "unused_lost_reason"
 	securityVarUnusedNsBit        = "unused_ns_bit"
@@ -238,6 +246,7 @@ type securityVariableSpecs struct {
 	UnusedCgroupEvent  *ebpf.VariableSpec `ebpf:"unused_cgroup_event"`
 	UnusedCgroupState  *ebpf.VariableSpec `ebpf:"unused_cgroup_state"`
 	UnusedCounterKind  *ebpf.VariableSpec `ebpf:"unused_counter_kind"`
+	UnusedEventFold    *ebpf.VariableSpec `ebpf:"unused_event_fold"`
 	UnusedEventType    *ebpf.VariableSpec `ebpf:"unused_event_type"`
 	UnusedLostReason   *ebpf.VariableSpec `ebpf:"unused_lost_reason"`
 	UnusedNsBit        *ebpf.VariableSpec `ebpf:"unused_ns_bit"`
@@ -305,6 +314,7 @@ type securityVariables struct {
 	UnusedCgroupEvent  *ebpf.Variable `ebpf:"unused_cgroup_event"`
 	UnusedCgroupState  *ebpf.Variable `ebpf:"unused_cgroup_state"`
 	UnusedCounterKind  *ebpf.Variable `ebpf:"unused_counter_kind"`
+	UnusedEventFold    *ebpf.Variable `ebpf:"unused_event_fold"`
 	UnusedEventType    *ebpf.Variable `ebpf:"unused_event_type"`
 	UnusedLostReason   *ebpf.Variable `ebpf:"unused_lost_reason"`
 	UnusedNsBit        *ebpf.Variable `ebpf:"unused_ns_bit"`

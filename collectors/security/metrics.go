@@ -38,7 +38,7 @@ var (
 	lostDesc = prometheus.NewDesc("breakwater_bpf_events_lost_total",
 		"Events the BPF side or the exporter could not record, by reason.", []string{"reason"}, nil)
 	foldedDesc = prometheus.NewDesc("breakwater_bpf_events_folded_total",
-		"Escape attempts counted but not sent as events, because the container made the same attempt with the same result less than --collector.security.event-interval before.", nil, nil)
+		"Escape attempts not sent as events of their own, because the container made the same attempt with the same result less than --collector.security.event-interval before; the next event of that kind carries their count, the counters have them all.", nil, nil)
 	trackedDesc = prometheus.NewDesc("breakwater_tracked_containers",
 		"Containers whose cgroups are currently counted.", nil, nil)
 	expiredDesc = prometheus.NewDesc("breakwater_series_expired_total",

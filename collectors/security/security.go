@@ -39,7 +39,7 @@ var (
 	counterEntries = kingpin.Flag("collector.security.counter-entries",
 		"Size of the in-kernel counter map (one entry per container, syscall and outcome).").Default("65536").Uint32()
 	eventIntervalFlag = kingpin.Flag("collector.security.event-interval",
-		"Shortest gap between two escape events (log lines, Alertmanager pushes) for the same container, syscall and result; repeats within it are counted but not sent, see breakwater_bpf_events_folded_total. 0 sends every attempt.").Default("10ms")
+		"Shortest gap between two escape events (log lines, Alertmanager pushes) for the same container, syscall and result; repeats within it travel as a count with the next event, see breakwater_bpf_events_folded_total. 0 sends every attempt.").Default("10ms")
 	eventInterval = eventIntervalFlag.Duration()
 )
 
@@ -175,6 +175,7 @@ func (c *Collector) Close() error {
 		// finish before the maps go.
 		c.probe.StopReading()
 		c.wg.Wait()
+		c.logPendingRepeats()
 		err = c.probe.Close()
 	}
 	// What the log folded since its last line is said once more, so the
@@ -353,13 +354,14 @@ func (c *Collector) escapeEvent(ctx context.Context, e *bpf.SyscallEvent) {
 		Comm:      cString(e.Comm[:]),
 		PID:       e.Tgid,
 		Detail:    cString(e.Detail[:]),
+		Repeats:   e.Repeats,
 	}
 	if e.Err == 0 {
 		ev.Result = escape.Allowed
 	} else {
 		ev.Errno = errnoName(e.Err)
 	}
-	if suppressed, ok := c.logLimit.allow(ident.ContainerID+"/"+ev.Technique+"/"+ev.Result, ev.Time); ok {
+	if suppressed, ok := c.logLimit.allow(logKey(ident, ev.Technique, ev.Result), 1+ev.Repeats, ev.Time); ok {
 		c.logger.Warn("escape attempt", "technique", ev.Technique, "result", ev.Result, "syscall", ev.Syscall,
 			"errno", ev.Errno, "container_id", ident.ContainerID, "name", ident.Name, "image", ident.Image,
 			"namespace", ident.Namespace, "pod", ident.Pod, "comm", ev.Comm, "pid", ev.PID, "detail", ev.Detail,
@@ -381,6 +383,34 @@ func cString(b []int8) string {
 	return strings.ToValidUTF8(string(out), "?")
 }
 
+// logKey is what the log folds escape attempts by.
+func logKey(ident identity.Identity, technique, result string) string {
+	return ident.ContainerID + "/" + technique + "/" + result
+}
+
+// logPendingRepeats adds the attempts the kernel folded after its last event
+// of each kind to what the log says at shutdown.
+func (c *Collector) logPendingRepeats() {
+	pending, err := c.probe.PendingRepeats()
+	if err != nil {
+		c.logger.Error("reading folded escape attempts", "err", err)
+		return
+	}
+	for key, n := range pending {
+		name := syscalls.Name(uint32(key.Nr))
+		o, ok := derive(name, key.Sub)
+		if !ok || o.technique == "" {
+			continue
+		}
+		result := escape.Blocked
+		if key.Err == 0 {
+			result = escape.Allowed
+		}
+		ident := c.cgroups.known(key.CgroupId)
+		c.logLimit.hold(logKey(ident, o.technique, result), n)
+	}
+}
+
 // logLimiter lets one line per key through per window and counts the rest,
 // so that a storm of attempts is a handful of log lines, not gigabytes. The
 // counters stay exact; only the log is folded.
@@ -391,13 +421,14 @@ type logLimiter struct {
 
 type logWindow struct {
 	start      time.Time
-	suppressed int
+	suppressed uint64
 }
 
 const logWindowLen = 10 * time.Second
 
-// allow reports whether to log now, and how many were held back before.
-func (l *logLimiter) allow(key string, now time.Time) (suppressed int, ok bool) {
+// allow reports whether to log an event standing for weight attempts now,
+// and how many similar attempts came before it since the last line.
+func (l *logLimiter) allow(key string, weight uint64, now time.Time) (suppressed uint64, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.keys == nil {
@@ -405,22 +436,37 @@ func (l *logLimiter) allow(key string, now time.Time) (suppressed int, ok bool) 
 	}
 	w, seen := l.keys[key]
 	if seen && now.Sub(w.start) < logWindowLen {
-		w.suppressed++
+		w.suppressed += weight
 		return 0, false
 	}
 	if !seen {
 		w = &logWindow{}
 		l.keys[key] = w
 	}
-	suppressed, w.start, w.suppressed = w.suppressed, now, 0
+	suppressed, w.start, w.suppressed = w.suppressed+weight-1, now, 0
 	return suppressed, true
 }
 
-// drain returns and forgets the attempts held back, by key.
-func (l *logLimiter) drain() map[string]int {
+// hold counts n attempts as held back, for the next line or drain.
+func (l *logLimiter) hold(key string, n uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := map[string]int{}
+	if l.keys == nil {
+		l.keys = map[string]*logWindow{}
+	}
+	w, ok := l.keys[key]
+	if !ok {
+		w = &logWindow{}
+		l.keys[key] = w
+	}
+	w.suppressed += n
+}
+
+// drain returns and forgets the attempts held back, by key.
+func (l *logLimiter) drain() map[string]uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string]uint64{}
 	for k, w := range l.keys {
 		if w.suppressed > 0 {
 			out[k] = w.suppressed

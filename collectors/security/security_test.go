@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -303,7 +302,7 @@ func TestControlContainerMovesNothing(t *testing.T) {
 func TestDeniedSyscallsCountExactly(t *testing.T) {
 	testenv.RequireRoot(t)
 	name := "bw-sec-denied"
-	events := eventCounter(name)
+	events := newEventCounter(name)
 	r := newCollector(t, Config{}, events)
 	const n = 1000
 	runAttempt(t, name, nil, "unshare-user", fmt.Sprint(n))
@@ -324,32 +323,83 @@ func TestDeniedSyscallsCountExactly(t *testing.T) {
 }
 
 // TestRepeatedAttemptsFold: with an event interval the kernel sends the
-// first of a run of identical attempts and counts the rest as folded; the
+// first of a run of identical attempts and folds the rest into the next
+// event (its Repeats), or, when none comes, holds them until shutdown. The
 // counters stay exact, and the same attempt by another container is still
 // sent at once.
 func TestRepeatedAttemptsFold(t *testing.T) {
 	testenv.RequireRoot(t)
-	storm, other := eventCounter("bw-sec-fold"), eventCounter("bw-sec-fold-other")
+	storm, other := newEventCounter("bw-sec-fold"), newEventCounter("bw-sec-fold-other")
 	r := newCollector(t, Config{EventInterval: time.Hour}, sinks{storm, other})
 	folded := func() float64 { return r.series(t, "breakwater_bpf_events_folded_total", nil)[""] }
 	before := folded()
 	const n = 1000
-	runAttempt(t, string(storm), nil, "unshare-user", fmt.Sprint(n))
-	runAttempt(t, string(other), nil, "unshare-user", "1")
-	for name, want := range map[eventCounter]float64{storm: n, other: 1} {
-		if got := r.series(t, "breakwater_escape_attempts_total", map[string]string{"name": string(name)}, "technique", "result"); !equal(got, map[string]float64{"namespace/blocked": want}) {
-			t.Errorf("escape attempts of %s = %v, want namespace/blocked %v", name, got, want)
+	runAttempt(t, storm.name, nil, "unshare-user", fmt.Sprint(n))
+	runAttempt(t, other.name, nil, "unshare-user", "1")
+	for _, c := range []struct {
+		ctr  *eventCounter
+		want float64
+	}{{storm, n}, {other, 1}} {
+		if got := r.series(t, "breakwater_escape_attempts_total", map[string]string{"name": c.ctr.name}, "technique", "result"); !equal(got, map[string]float64{"namespace/blocked": c.want}) {
+			t.Errorf("escape attempts of %s = %v, want namespace/blocked %v", c.ctr.name, got, c.want)
 		}
 	}
 	waitFor(t, func() bool { return storm.total() >= 1 && other.total() >= 1 }, "the first attempt of each container as an event")
 	time.Sleep(500 * time.Millisecond) // the ring buffer was written before the containers exited
 	if s, o := storm.total(), other.total(); s != 1 || o != 1 {
-		t.Errorf("events: %d from %d attempts of %s, %d from 1 of %s; want 1 each", s, n, storm, o, other)
+		t.Errorf("events: %d from %d attempts of %s, %d from 1 of %s; want 1 each", s, n, storm.name, o, other.name)
 	}
 	// Other packages' tests may fold attempts of their containers meanwhile.
 	if got := folded() - before; got < n-1 {
 		t.Errorf("breakwater_bpf_events_folded_total grew by %v, want at least %d", got, n-1)
 	}
+	// No later event came for the storm: the kernel still holds its repeats.
+	if got := pendingRepeats(t, r, storm.name); got != n-1 {
+		t.Errorf("repeats of %s held in the kernel = %d, want %d", storm.name, got, n-1)
+	}
+}
+
+// TestRepeatsTravelWithTheNextEvent: attempts folded within the interval
+// reach user space with the next event of the same kind once the interval
+// has passed, so events plus their repeats account for every attempt. The
+// container is pinned to one CPU because folding is per CPU.
+func TestRepeatsTravelWithTheNextEvent(t *testing.T) {
+	testenv.RequireRoot(t)
+	c := newEventCounter("bw-sec-repeats")
+	r := newCollector(t, Config{EventInterval: 50 * time.Millisecond}, c)
+	bin := attempt(t)
+	_ = exec.Command("docker", "rm", "-f", c.name).Run()
+	out, err := exec.Command("docker", "run", "--name", c.name, "--pull", "never", "--network", "none", "--cpuset-cpus", "0",
+		"-v", bin+":/attempt:ro", testenv.Image, "sh", "-c", "/attempt unshare-user 1000 && sleep 0.3 && /attempt unshare-user 1").CombinedOutput()
+	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", c.name).Run() })
+	if err != nil {
+		t.Fatalf("docker run: %v\n%s", err, out)
+	}
+	waitFor(t, func() bool { return c.attempts() >= 1001 }, "events standing for all 1001 attempts")
+	events, attempts := c.total(), c.attempts()
+	t.Logf("%d events stand for %d attempts", events, attempts)
+	if attempts != 1001 || pendingRepeats(t, r, c.name) != 0 {
+		t.Errorf("events stand for %d attempts and %d are held in the kernel; want 1001 and 0", attempts, pendingRepeats(t, r, c.name))
+	}
+	if events > 3 {
+		t.Errorf("%d events for two runs of one attempt 300ms apart with a 50ms interval", events)
+	}
+}
+
+// pendingRepeats sums the repeats the kernel holds for a container.
+func pendingRepeats(t *testing.T, r *registry, name string) uint64 {
+	t.Helper()
+	pending, err := r.c.probe.PendingRepeats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for key, v := range pending {
+		if r.c.cgroups.known(key.CgroupId).Name == name {
+			n += v
+		}
+	}
+	return n
 }
 
 // sinks pushes each event to all of them.
@@ -361,37 +411,44 @@ func (s sinks) Push(e escape.Event) {
 	}
 }
 
-// eventCounter is a sink counting the escape events of one container.
-type eventCounter string
+// eventCounter is a sink counting the escape events of one container, and
+// the attempts they stand for.
+type eventCounter struct {
+	name     string
+	mu       sync.Mutex
+	events   map[string]int // by technique
+	repeated int
+}
 
-var eventCounts sync.Map // container name -> *sync.Map of technique -> *atomic.Int64
+func newEventCounter(name string) *eventCounter {
+	return &eventCounter{name: name, events: map[string]int{}}
+}
 
-func (name eventCounter) Push(e escape.Event) {
-	if e.Identity.Name != string(name) {
+func (c *eventCounter) Push(e escape.Event) {
+	if e.Identity.Name != c.name {
 		return
 	}
-	m, _ := eventCounts.LoadOrStore(string(name), &sync.Map{})
-	c, _ := m.(*sync.Map).LoadOrStore(e.Technique, new(atomic.Int64))
-	c.(*atomic.Int64).Add(1)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.events[e.Technique]++
+	c.repeated += int(e.Repeats)
 }
 
-func (name eventCounter) byTechnique() map[string]float64 {
-	out := map[string]float64{}
-	if m, ok := eventCounts.Load(string(name)); ok {
-		m.(*sync.Map).Range(func(k, v any) bool {
-			out[k.(string)] = float64(v.(*atomic.Int64).Load())
-			return true
-		})
-	}
-	return out
-}
-
-func (name eventCounter) total() int {
-	n := 0.0
-	for _, v := range name.byTechnique() {
+func (c *eventCounter) total() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, v := range c.events {
 		n += v
 	}
-	return int(n)
+	return n
+}
+
+func (c *eventCounter) attempts() int {
+	n := c.total()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return n + c.repeated
 }
 
 // TestHostProcessesAreNotCounted runs attempts on the host: nothing moves

@@ -135,6 +135,17 @@ func (t *cgroupTable) identity(ctx context.Context, id uint64) (identity.Identit
 	return ident, true
 }
 
+// known returns the identity the table holds for a cgroup, asking no
+// runtime: empty for a cgroup it does not know (a host process).
+func (t *cgroupTable) known(id uint64) identity.Identity {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c, ok := t.byID[id]; ok {
+		return c.ident
+	}
+	return identity.Identity{}
+}
+
 // ids returns a snapshot of the tracked cgroup ids that still exist.
 func (t *cgroupTable) liveIDs() map[uint64]string {
 	t.mu.Lock()

@@ -243,7 +243,7 @@ func (p *Pusher) fold(e escape.Event) {
 		labels := alertLabels(name, e, p.external)
 		key := model.LabelsToSignature(labels) // Alertmanager's identity of an alert
 		if f := p.folds[key]; f != nil && e.Time.Sub(f.last) <= p.cfg.FoldWindow {
-			f.count++
+			f.count += 1 + int(e.Repeats)
 			if e.Time.After(f.last) {
 				f.last = e.Time
 			}
@@ -255,7 +255,7 @@ func (p *Pusher) fold(e escape.Event) {
 		if _, ok := p.folds[key]; !ok && len(p.folds) >= p.cfg.QueueCapacity {
 			p.evictFold()
 		}
-		f := &fold{name: name, labels: labels, first: e.Time, last: e.Time, count: 1, event: e}
+		f := &fold{name: name, labels: labels, first: e.Time, last: e.Time, count: 1 + int(e.Repeats), event: e}
 		p.folds[key] = f
 		p.send(key, f, e.Time)
 	}
