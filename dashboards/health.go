@@ -32,7 +32,7 @@ func health() *dashboard.DashboardBuilder {
 			Max(1)).
 		WithPanel(timeSeries("Events lost", "Kernel events dropped per second, by reason (BreakwaterEventsLost).", unitCountPerS,
 			query(`sum by (instance, reason) (rate(breakwater_bpf_events_lost_total{`+nodeSel+`}[$__rate_interval]))`, "{{reason}} ({{instance}})"))).
-		WithPanel(timeSeries("Escape events folded", "Repeated escape attempts counted but not sent as events (--collector.security.event-interval): the counters still have them; a high rate is a container hammering one attempt.", unitCountPerS,
+		WithPanel(timeSeries("Escape events folded", "Repeated escape attempts that travel as a count with the next event instead of one event each (--collector.security.event-interval); the counters have them all. A high rate is a container hammering one attempt.", unitCountPerS,
 			query(`sum by (instance) (rate(breakwater_bpf_events_folded_total{`+nodeSel+`}[$__rate_interval]))`, "{{instance}}"))).
 		WithPanel(timeSeries("Tracked containers", "Containers with live identity; capped by --collector.security.max-containers.", unitShort,
 			query(`max by (instance) (breakwater_tracked_containers{`+nodeSel+`})`, "{{instance}}"))).
