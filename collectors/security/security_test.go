@@ -334,7 +334,8 @@ func TestRepeatedAttemptsFold(t *testing.T) {
 	folded := func() float64 { return r.series(t, "breakwater_bpf_events_folded_total", nil)[""] }
 	before := folded()
 	const n = 1000
-	runAttempt(t, storm.name, nil, "unshare-user", fmt.Sprint(n))
+	// Folding is per CPU: pinned, the run cannot migrate and send twice.
+	runAttempt(t, storm.name, []string{"--cpuset-cpus", "0"}, "unshare-user", fmt.Sprint(n))
 	runAttempt(t, other.name, nil, "unshare-user", "1")
 	for _, c := range []struct {
 		ctr  *eventCounter
