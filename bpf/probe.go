@@ -106,7 +106,8 @@ type Options struct {
 	Classes map[uint32]SyscallClass
 	// EventInterval is the shortest gap between two escape events of one
 	// container with the same syscall, sub-class and result; repeats within
-	// it are counted but not sent (see Folded). Zero sends every attempt.
+	// it travel as a count with the next event (see Folded and
+	// PendingRepeats). Zero sends every attempt.
 	EventInterval time.Duration
 }
 

@@ -173,10 +173,10 @@ func (c *Collector) Close() error {
 	if c.probe != nil {
 		// Unblock the readers and let every goroutine that uses the maps
 		// finish before the maps go.
-		c.probe.StopReading()
+		stopErr := c.probe.StopReading()
 		c.wg.Wait()
 		c.logPendingRepeats()
-		err = c.probe.Close()
+		err = errors.Join(stopErr, c.probe.Close())
 	}
 	// What the log folded since its last line is said once more, so the
 	// log accounts for every event it received.
@@ -338,27 +338,40 @@ func (c *Collector) handle(ctx context.Context, raw []byte) {
 	}
 }
 
+// escapeAttempt names an outcome of a syscall (number, sub-class, errno) as
+// an escape attempt: the syscall, the technique and the result. ok is false
+// when the outcome is no escape technique.
+func escapeAttempt(nr, sub, errno uint16) (syscall, technique, result string, ok bool) {
+	syscall = syscalls.Name(uint32(nr))
+	o, found := derive(syscall, sub)
+	if !found || o.technique == "" {
+		return "", "", "", false
+	}
+	result = escape.Blocked
+	if errno == 0 {
+		result = escape.Allowed
+	}
+	return syscall, o.technique, result, true
+}
+
 func (c *Collector) escapeEvent(ctx context.Context, e *bpf.SyscallEvent) {
-	name := syscalls.Name(uint32(e.Nr))
-	o, ok := derive(name, e.Sub)
-	if !ok || o.technique == "" {
+	name, technique, result, ok := escapeAttempt(e.Nr, e.Sub, e.Err)
+	if !ok {
 		return
 	}
 	ident, _ := c.cgroups.identity(ctx, e.CgroupId)
 	ev := escape.Event{
 		Time:      c.bootTime.Add(time.Duration(e.KtimeNs)),
 		Identity:  ident,
-		Technique: o.technique,
-		Result:    escape.Blocked,
+		Technique: technique,
+		Result:    result,
 		Syscall:   name,
 		Comm:      cString(e.Comm[:]),
 		PID:       e.Tgid,
 		Detail:    cString(e.Detail[:]),
 		Repeats:   e.Repeats,
 	}
-	if e.Err == 0 {
-		ev.Result = escape.Allowed
-	} else {
+	if e.Err != 0 {
 		ev.Errno = errnoName(e.Err)
 	}
 	if suppressed, ok := c.logLimit.allow(logKey(ident, ev.Technique, ev.Result), 1+ev.Repeats, ev.Time); ok {
@@ -397,17 +410,9 @@ func (c *Collector) logPendingRepeats() {
 		return
 	}
 	for key, n := range pending {
-		name := syscalls.Name(uint32(key.Nr))
-		o, ok := derive(name, key.Sub)
-		if !ok || o.technique == "" {
-			continue
+		if _, technique, result, ok := escapeAttempt(key.Nr, key.Sub, key.Err); ok {
+			c.logLimit.hold(logKey(c.cgroups.known(key.CgroupId), technique, result), n)
 		}
-		result := escape.Blocked
-		if key.Err == 0 {
-			result = escape.Allowed
-		}
-		ident := c.cgroups.known(key.CgroupId)
-		c.logLimit.hold(logKey(ident, o.technique, result), n)
 	}
 }
 
@@ -431,17 +436,10 @@ const logWindowLen = 10 * time.Second
 func (l *logLimiter) allow(key string, weight uint64, now time.Time) (suppressed uint64, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.keys == nil {
-		l.keys = map[string]*logWindow{}
-	}
-	w, seen := l.keys[key]
+	w, seen := l.window(key)
 	if seen && now.Sub(w.start) < logWindowLen {
 		w.suppressed += weight
 		return 0, false
-	}
-	if !seen {
-		w = &logWindow{}
-		l.keys[key] = w
 	}
 	suppressed, w.start, w.suppressed = w.suppressed+weight-1, now, 0
 	return suppressed, true
@@ -451,15 +449,21 @@ func (l *logLimiter) allow(key string, weight uint64, now time.Time) (suppressed
 func (l *logLimiter) hold(key string, n uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	w, _ := l.window(key)
+	w.suppressed += n
+}
+
+// window returns key's window, created empty if it had none. Callers hold mu.
+func (l *logLimiter) window(key string) (w *logWindow, existed bool) {
 	if l.keys == nil {
 		l.keys = map[string]*logWindow{}
 	}
-	w, ok := l.keys[key]
-	if !ok {
-		w = &logWindow{}
-		l.keys[key] = w
+	if w, ok := l.keys[key]; ok {
+		return w, true
 	}
-	w.suppressed += n
+	w = &logWindow{}
+	l.keys[key] = w
+	return w, false
 }
 
 // drain returns and forgets the attempts held back, by key.
