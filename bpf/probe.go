@@ -307,11 +307,7 @@ func (p *Probe) Counters() ([]Counter, error) {
 	)
 	it := p.objs.Counters.Iterate()
 	for it.Next(&key, &values) {
-		var sum uint64
-		for _, v := range values {
-			sum += v
-		}
-		out = append(out, Counter{Key: key, Value: sum})
+		out = append(out, Counter{Key: key, Value: sumPerCPU(values)})
 	}
 	return out, it.Err()
 }
@@ -335,11 +331,7 @@ func (p *Probe) Lost() (map[string]uint64, error) {
 		if err := p.objs.Lost.Lookup(uint32(i), &values); err != nil {
 			return nil, err
 		}
-		var sum uint64
-		for _, v := range values {
-			sum += v
-		}
-		out[LostReasons[i]] = sum
+		out[LostReasons[i]] = sumPerCPU(values)
 	}
 	return out, nil
 }
@@ -351,11 +343,16 @@ func (p *Probe) Folded() (uint64, error) {
 	if err := p.objs.EventsFolded.Lookup(uint32(0), &values); err != nil {
 		return 0, err
 	}
+	return sumPerCPU(values), nil
+}
+
+// sumPerCPU adds up the per-CPU values of one counter.
+func sumPerCPU(values []uint64) uint64 {
 	var sum uint64
 	for _, v := range values {
 		sum += v
 	}
-	return sum, nil
+	return sum
 }
 
 // PendingRepeats returns, by escape event key, the repeats the kernel folded
@@ -416,28 +413,6 @@ func deleteCgroupKeys(m *ebpf.Map, cgroupID uint64, value any) error {
 		}
 	}
 	return nil
-}
-
-// MapEntries returns the number of entries in the per-container maps, for
-// tests and the churn check.
-func (p *Probe) MapEntries() (tracked, counters, caps int, err error) {
-	count := func(m *ebpf.Map) (int, error) {
-		n := 0
-		it := m.Iterate()
-		var k, v []byte
-		for it.Next(&k, &v) {
-			n++
-		}
-		return n, it.Err()
-	}
-	if tracked, err = count(p.objs.TrackedCgroups); err != nil {
-		return
-	}
-	if counters, err = count(p.objs.Counters); err != nil {
-		return
-	}
-	caps, err = count(p.objs.ExecCaps)
-	return
 }
 
 // Readers returns the ring buffer readers: escape events, and cgroup
