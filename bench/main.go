@@ -81,23 +81,9 @@ func resourcesCost() {
 
 // syscallCost measures getppid with no programs, empty programs and breakwater.
 func syscallCost(calls, rounds int) {
-	dir, err := os.MkdirTemp("", "bw-bench")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	loop := filepath.Join(dir, "loop")
-	if out, err := exec.Command("gcc", "-static", "-O2", "-o", loop, "bench/loop.c").CombinedOutput(); err != nil {
-		log.Fatalf("gcc: %v\n%s", err, out)
-	}
-
 	const ctr = "bw-bench-loop"
-	_ = exec.Command("docker", "rm", "-f", ctr).Run()
-	if out, err := exec.Command("docker", "run", "-d", "--name", ctr, "--pull", "never", "--network", "none",
-		"-v", dir+":/bench:ro", image, "sleep", "3600").CombinedOutput(); err != nil {
-		log.Fatalf("docker run: %v\n%s", err, out)
-	}
-	defer exec.Command("docker", "rm", "-f", ctr).Run()
+	loop, cleanup := programInContainer("bench/loop.c", ctr)
+	defer cleanup()
 
 	host := func() float64 { return measure(exec.Command(loop, strconv.Itoa(calls))) }
 	inContainer := func() float64 {
@@ -173,22 +159,9 @@ func startSecurity(eventInterval time.Duration) func() {
 // runs, and breakwater sending every attempt to the ring buffer
 // (--collector.security.event-interval=0).
 func stormRate(calls, rounds int) {
-	dir, err := os.MkdirTemp("", "bw-bench-storm")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	storm := filepath.Join(dir, "storm")
-	if out, err := exec.Command("gcc", "-static", "-O2", "-o", storm, "hardening/testdata/storm.c").CombinedOutput(); err != nil {
-		log.Fatalf("gcc: %v\n%s", err, out)
-	}
 	const ctr = "bw-bench-storm"
-	_ = exec.Command("docker", "rm", "-f", ctr).Run()
-	if out, err := exec.Command("docker", "run", "-d", "--name", ctr, "--pull", "never", "--network", "none",
-		"-v", dir+":/bench:ro", image, "sleep", "3600").CombinedOutput(); err != nil {
-		log.Fatalf("docker run: %v\n%s", err, out)
-	}
-	defer exec.Command("docker", "rm", "-f", ctr).Run()
+	_, cleanup := programInContainer("hardening/testdata/storm.c", ctr)
+	defer cleanup()
 
 	conditions := append(programConditions(),
 		condition{"every event", func() func() { return startSecurity(0) }})
@@ -215,6 +188,31 @@ func stormRate(calls, rounds int) {
 	for _, c := range conditions {
 		m := median(rates[c.name])
 		fmt.Printf("%-16s %14.0f %9.2fx\n", c.name, m, m/none)
+	}
+}
+
+// programInContainer builds a static program from a C source and starts a
+// container named ctr that idles with it at /bench/<name>. It returns the
+// program's path on the host and what removes both.
+func programInContainer(src, ctr string) (hostPath string, cleanup func()) {
+	dir, err := os.MkdirTemp("", "bw-bench")
+	if err != nil {
+		log.Fatal(err)
+	}
+	hostPath = filepath.Join(dir, strings.TrimSuffix(filepath.Base(src), ".c"))
+	if out, err := exec.Command("gcc", "-static", "-O2", "-o", hostPath, src).CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		log.Fatalf("gcc: %v\n%s", err, out)
+	}
+	_ = exec.Command("docker", "rm", "-f", ctr).Run()
+	if out, err := exec.Command("docker", "run", "-d", "--name", ctr, "--pull", "never", "--network", "none",
+		"-v", dir+":/bench:ro", image, "sleep", "3600").CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		log.Fatalf("docker run: %v\n%s", err, out)
+	}
+	return hostPath, func() {
+		_ = exec.Command("docker", "rm", "-f", ctr).Run()
+		os.RemoveAll(dir)
 	}
 }
 
