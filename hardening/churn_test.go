@@ -4,9 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -127,26 +125,8 @@ func liveCgroups(t *testing.T) map[uint64]bool {
 // and returns the cgroup id (the first 8 bytes) of every key, by map name.
 func bpfMapKeys(t *testing.T, pid int) map[string][]uint64 {
 	t.Helper()
-	infos, err := filepath.Glob(fmt.Sprintf("/proc/%d/fdinfo/*", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := map[int]bool{}
-	for _, f := range infos {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "map_id:"); ok {
-				if id, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
-					ids[id] = true
-				}
-			}
-		}
-	}
 	out := map[string][]uint64{}
-	for id := range ids {
+	for id := range testenv.HeldMaps(t, pid) {
 		show, err := exec.Command("bpftool", "-j", "map", "show", "id", fmt.Sprint(id)).Output()
 		if err != nil {
 			t.Fatalf("bpftool map show id %d: %v", id, err)

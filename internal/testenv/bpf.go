@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -25,25 +26,37 @@ func FreeAddr(t testing.TB) string {
 // LinkedPrograms returns the ids of the BPF programs a process holds links
 // to, read from the fdinfo of its descriptors.
 func LinkedPrograms(t testing.TB, pid int) map[int]bool {
+	return fdinfoIDs(t, pid, "link_id:", "prog_id:")
+}
+
+// HeldMaps returns the ids of the BPF maps a process holds descriptors of.
+func HeldMaps(t testing.TB, pid int) map[int]bool {
+	return fdinfoIDs(t, pid, "map_id:", "map_id:")
+}
+
+// fdinfoIDs reads the fdinfo of every descriptor of pid that has a kind
+// line (e.g. "link_id:") and returns the numbers of its field lines.
+func fdinfoIDs(t testing.TB, pid int, kind, field string) map[int]bool {
 	t.Helper()
 	infos, err := filepath.Glob(fmt.Sprintf("/proc/%d/fdinfo/*", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
-	progs := map[int]bool{}
+	ids := map[int]bool{}
 	for _, f := range infos {
 		b, err := os.ReadFile(f)
-		if err != nil || !strings.Contains(string(b), "link_id:") {
+		if err != nil || !strings.Contains(string(b), kind) {
 			continue
 		}
 		for _, line := range strings.Split(string(b), "\n") {
-			var id int
-			if _, err := fmt.Sscanf(line, "prog_id:\t%d", &id); err == nil {
-				progs[id] = true
+			if v, ok := strings.CutPrefix(line, field); ok {
+				if id, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+					ids[id] = true
+				}
 			}
 		}
 	}
-	return progs
+	return ids
 }
 
 // StillLoaded returns which of the programs the kernel still holds.
