@@ -119,7 +119,7 @@ func measureAlertLatency(ctx context.Context, attempts int) (p50, p99 time.Durat
 	})
 	health := &collectors.Health{}
 	sec, err := security.New(collectors.Deps{Logger: logger, Identity: identity.NewResolver(logger, identity.Options{}),
-		Escapes: sink, Health: health}, security.Config{Expiry: 5 * time.Minute, MaxContainers: 1024, CounterEntries: 65536})
+		Escapes: sink, Health: health}, security.Config{Expiry: 5 * time.Minute, MaxContainers: 1024})
 	if err != nil {
 		return 0, 0, err
 	}

@@ -145,7 +145,7 @@ func programConditions() []condition {
 func startSecurity(eventInterval time.Duration) func() {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	c, err := security.New(collectors.Deps{Logger: logger, Identity: identity.NewResolver(logger, identity.Options{}),
-		Health: &collectors.Health{}}, security.Config{Expiry: 5 * time.Minute, MaxContainers: 1024, CounterEntries: 65536,
+		Health: &collectors.Health{}}, security.Config{Expiry: 5 * time.Minute, MaxContainers: 1024,
 		EventInterval: eventInterval})
 	if err != nil {
 		log.Fatalf("breakwater: %v", err)

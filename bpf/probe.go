@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -13,121 +14,91 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
+
+	"github.com/breakwater/breakwater/internal/syscalls"
 )
-
-// Exported names of the generated types, so other packages never spell
-// bpf2go's lower-case identifiers.
-type (
-	CounterKey   = securityCounterKey
-	SyscallEvent = securitySyscallEvent
-	CgroupEvent  = securityCgroupEvent
-	EventFold    = securityEventFold
-	SyscallClass = securitySyscallClass
-	PathClass    = securityPathClass
-	NsBit        = securityNsBit
-	LostReason   = securityLostReason
-	CounterKind  = securityCounterKind
-	EventType    = securityEventType
-)
-
-const (
-	ClassNone     = securitySyscallClassSC_NONE
-	ClassPlain    = securitySyscallClassSC_PLAIN
-	ClassUnshare  = securitySyscallClassSC_UNSHARE
-	ClassClone    = securitySyscallClassSC_CLONE
-	ClassClone3   = securitySyscallClassSC_CLONE3
-	ClassSetns    = securitySyscallClassSC_SETNS
-	ClassPtrace   = securitySyscallClassSC_PTRACE
-	ClassOpen     = securitySyscallClassSC_OPEN
-	ClassOpenat   = securitySyscallClassSC_OPENAT
-	ClassOpenat2  = securitySyscallClassSC_OPENAT2
-	ClassConnect  = securitySyscallClassSC_CONNECT
-	ClassMknod    = securitySyscallClassSC_MKNOD
-	ClassMknodat  = securitySyscallClassSC_MKNODAT
-	PathProcSys   = securityPathClassPATH_PROC_SYS
-	PathRelease   = securityPathClassPATH_RELEASE_AGENT
-	PathBlock     = securityPathClassPATH_BLOCK_DEVICE
-	PathRuntime   = securityPathClassPATH_RUNTIME_SOCKET
-	KindDenied    = securityCounterKindKIND_DENIED
-	KindOutcome   = securityCounterKindKIND_OUTCOME
-	EventSyscall  = securityEventTypeEVENT_SYSCALL
-	EventMkdir    = securityEventTypeEVENT_CGROUP_MKDIR
-	EventRmdir    = securityEventTypeEVENT_CGROUP_RMDIR
-	StatePending  = uint8(securityCgroupStateCGROUP_PENDING)
-	StateActive   = uint8(securityCgroupStateCGROUP_ACTIVE)
-	lostReasonCnt = int(securityLostReasonLOST_REASONS)
-	syscallSlots  = 1024 // SYSCALL_SLOTS in security.bpf.c
-)
-
-// Namespace bits of an outcome's sub-class, in the order of the contract's
-// namespace label values.
-var NsBits = []struct {
-	Bit  NsBit
-	Name string
-}{
-	{securityNsBitNS_MNT, "mnt"}, {securityNsBitNS_PID, "pid"}, {securityNsBitNS_NET, "net"},
-	{securityNsBitNS_USER, "user"}, {securityNsBitNS_UTS, "uts"}, {securityNsBitNS_IPC, "ipc"},
-	{securityNsBitNS_CGROUP, "cgroup"}, {securityNsBitNS_TIME, "time"},
-}
-
-// LostReasons names the lost counters, indexed by LostReason.
-var LostReasons = [...]string{
-	securityLostReasonLOST_RINGBUF_FULL:     "ringbuf_full",
-	securityLostReasonLOST_COUNTER_MAP_FULL: "counter_map_full",
-	securityLostReasonLOST_PENDING_MAP_FULL: "pending_map_full",
-	securityLostReasonLOST_CAPS_MAP_FULL:    "caps_map_full",
-	securityLostReasonLOST_TRACKED_MAP_FULL: "tracked_map_full",
-}
 
 // Hook is one attach point of the security programs.
 type Hook struct {
 	Program string // the BPF program's name
-	Name    string // the raw tracepoint it attaches to
+	Name    string // the tracepoint it attaches to
+	Kind    string // "raw_tp" (a raw tracepoint) or "tp_btf" (a BTF-typed one)
+	// Fallback is what breakwater does without an optional hook; empty
+	// for the baseline, without which counting does not work.
+	Fallback string
 }
 
-// Hooks lists every program breakwater attaches, in attach order.
+// Optional reports whether the baseline works without the hook.
+func (h Hook) Optional() bool { return h.Fallback != "" }
+
+// Hooks lists every program breakwater attaches, in attach order: task and
+// cgroup tracking first, so that no syscall is seen of a task whose origin
+// was missed.
 var Hooks = []Hook{
-	{"cgroup_mkdir", "cgroup_mkdir"},
-	{"cgroup_rmdir", "cgroup_rmdir"},
-	{"sched_process_exec", "sched_process_exec"},
-	{"sys_enter", "sys_enter"},
-	{"sys_exit", "sys_exit"},
+	{Program: "cgroup_mkdir", Name: "cgroup_mkdir", Kind: "tp_btf"},
+	{Program: "cgroup_rmdir", Name: "cgroup_rmdir", Kind: "tp_btf"},
+	{Program: "sched_process_fork", Name: "sched_process_fork", Kind: "tp_btf"},
+	{Program: "cgroup_attach_task", Name: "cgroup_attach_task", Kind: "tp_btf"},
+	{Program: "sched_process_exec", Name: "sched_process_exec", Kind: "tp_btf"},
+	{Program: "cap_capable", Name: "cap_capable", Kind: "tp_btf",
+		Fallback: "capability checks are inferred from the results of the syscalls that need them"},
+	{Program: "io_uring_submit_req", Name: "io_uring_submit_req", Kind: "tp_btf",
+		Fallback: "io_uring opens and connects are not classified (io_uring_setup is still counted)"},
+	{Program: "io_uring_complete", Name: "io_uring_complete", Kind: "tp_btf",
+		Fallback: "io_uring opens and connects are not classified (io_uring_setup is still counted)"},
+	{Program: "sys_enter", Name: "sys_enter", Kind: "raw_tp"},
+	{Program: "sys_exit", Name: "sys_exit", Kind: "raw_tp"},
 }
 
 // Options tune the programs before they load.
 type Options struct {
-	// CountHost counts processes outside tracked cgroups too.
+	// CountHost counts processes outside containers too, as container 0.
 	CountHost bool
-	// MaxContainers bounds the cgroup maps.
+	// MaxContainers bounds the per-container maps.
 	MaxContainers uint32
-	// CounterEntries bounds the counter map (keys, not events).
-	CounterEntries uint32
-	// Classes maps syscall numbers to what the kernel must work out for them.
-	Classes map[uint32]SyscallClass
+	// DeniedEntries bounds the denied-syscall map (keys, not calls); 0
+	// sizes it as MaxContainers times DeniedBudget.
+	DeniedEntries uint32
+	// DeniedBudget is the distinct (syscall, reason, errno) keys one
+	// container may hold; 0 means 32.
+	DeniedBudget uint32
+	// SubcgroupBudget is the sub-cgroups tracked for one container; 0
+	// means 16.
+	SubcgroupBudget uint32
+	// Descs says what each syscall of each ABI means (see security.Table).
+	Descs map[syscalls.ABI]map[uint32]SyscallDesc
 	// EventInterval is the shortest gap between two escape events of one
-	// container with the same syscall, sub-class and result; repeats within
-	// it travel as a count with the next event (see Folded and
-	// PendingRepeats). Zero sends every attempt.
+	// container with the same syscall, technique and result; repeats
+	// within it travel as a count with the next event. Zero sends every
+	// attempt.
 	EventInterval time.Duration
+	// RuntimePorts are TCP ports of container runtime APIs (up to 4).
+	RuntimePorts []uint16
+	// Without names optional programs not to load, as on a kernel without
+	// their tracepoints (tests of the fallbacks).
+	Without []string
 }
 
 // Probe is the loaded and attached security programs.
 type Probe struct {
-	objs     securityObjects
-	links    map[string]link.Link
-	attachEr map[string]error
-	reader   *ringbuf.Reader // escape events
-	cgReader *ringbuf.Reader // cgroup creation and removal
+	coll        *ebpf.Collection
+	objs        securityObjects
+	links       map[string]link.Link
+	attachEr    map[string]error
+	reader      *ringbuf.Reader // escape events
+	cgReader    *ringbuf.Reader // cgroup creation and removal
+	capInferred bool
 }
 
 // ErrNoBTF is returned when the kernel exposes no BTF, which CO-RE needs.
-var ErrNoBTF = errors.New("kernel BTF not available at /sys/kernel/btf/vmlinux: breakwater's CO-RE programs need a kernel built with CONFIG_DEBUG_INFO_BTF=y (5.8 or later)")
+var ErrNoBTF = errors.New("kernel BTF not available at /sys/kernel/btf/vmlinux: breakwater's CO-RE programs need a kernel built with CONFIG_DEBUG_INFO_BTF=y (5.11 or later)")
 
 // Load loads the programs into the kernel and attaches every hook it can.
 // It fails when the programs cannot load at all; a hook that cannot attach
 // is reported by Attached and AttachErrors instead.
 func Load(opts Options) (*Probe, error) {
-	if _, err := btf.LoadKernelSpec(); err != nil {
+	kernel, err := btf.LoadKernelSpec()
+	if err != nil {
 		return nil, fmt.Errorf("%w (%v)", ErrNoBTF, err)
 	}
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK. Without the
@@ -137,46 +108,43 @@ func Load(opts Options) (*Probe, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing embedded BPF object: %w", err)
 	}
-	// The typed specs bpf2go generated: no map or variable is named by string.
-	var specs securitySpecs
-	if err := spec.Assign(&specs); err != nil {
-		return nil, err
-	}
-	if opts.MaxContainers > 0 {
-		specs.TrackedCgroups.MaxEntries = opts.MaxContainers
-		specs.ExecCaps.MaxEntries = opts.MaxContainers
-		// A few attempt kinds per container; LRU, so too small only means
-		// an extra event now and then.
-		specs.EventSent.MaxEntries = max(specs.EventSent.MaxEntries, 4*opts.MaxContainers)
-	}
-	if opts.CounterEntries > 0 {
-		specs.Counters.MaxEntries = opts.CounterEntries
-	}
-	if err := specs.SelfTgid.Set(uint32(os.Getpid())); err != nil {
-		return nil, err
-	}
-	if err := specs.CountHost.Set(opts.CountHost); err != nil {
-		return nil, err
-	}
-	if opts.EventInterval < 0 {
-		return nil, fmt.Errorf("event interval must not be negative, got %v", opts.EventInterval)
-	}
-	if err := specs.EventIntervalNs.Set(uint64(opts.EventInterval.Nanoseconds())); err != nil {
-		return nil, err
-	}
-	var classes [syscallSlots]uint8
-	for nr, class := range opts.Classes {
-		if nr >= syscallSlots {
-			return nil, fmt.Errorf("syscall number %d beyond the %d slots of syscall_classes", nr, syscallSlots)
-		}
-		classes[nr] = uint8(class)
-	}
-	if err := specs.SyscallClasses.Set(classes); err != nil {
-		return nil, err
-	}
 	p := &Probe{links: map[string]link.Link{}, attachEr: map[string]error{}}
-	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
+	// An optional program whose tracepoint this kernel lacks cannot even
+	// load: leave it out and say why.
+	for _, h := range Hooks {
+		if !h.Optional() {
+			continue
+		}
+		reason := ""
+		if contains(opts.Without, h.Program) {
+			reason = "left out by configuration"
+		} else if _, err := kernel.AnyTypeByName("btf_trace_" + h.Name); err != nil {
+			reason = "this kernel has no " + h.Name + " tracepoint"
+		}
+		if reason != "" {
+			delete(spec.Programs, h.Program)
+			p.attachEr[h.Program] = fmt.Errorf("%s not loaded: %s; %s", h.Program, reason, h.Fallback)
+		}
+	}
+	if err := configure(spec, opts); err != nil {
+		return nil, err
+	}
+	p.coll, err = ebpf.NewCollection(spec)
+	if err != nil {
 		return nil, explainLoadError(err, memlockErr)
+	}
+	if err := p.coll.Assign(&p.objs.securityMaps); err == nil {
+		err = p.coll.Assign(&p.objs.securityVariables)
+	}
+	if err != nil {
+		p.coll.Close()
+		return nil, err
+	}
+	// Before anything attaches: breakwater is never counted, and its
+	// threads learn it from the record of their group leader.
+	if err := p.markSelf(); err != nil {
+		p.coll.Close()
+		return nil, fmt.Errorf("marking breakwater's own process: %w", err)
 	}
 	if p.reader, err = ringbuf.NewReader(p.objs.Events); err == nil {
 		p.cgReader, err = ringbuf.NewReader(p.objs.CgroupEvents)
@@ -185,22 +153,138 @@ func Load(opts Options) (*Probe, error) {
 		p.Close()
 		return nil, fmt.Errorf("opening ring buffer: %w", err)
 	}
-	progs := map[string]*ebpf.Program{
-		"cgroup_mkdir":       p.objs.CgroupMkdir,
-		"cgroup_rmdir":       p.objs.CgroupRmdir,
-		"sched_process_exec": p.objs.SchedProcessExec,
-		"sys_enter":          p.objs.SysEnter,
-		"sys_exit":           p.objs.SysExit,
-	}
 	for _, h := range Hooks {
-		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: h.Name, Program: progs[h.Program]})
+		prog := p.coll.Programs[h.Program]
+		if prog == nil {
+			continue // an optional program left out above
+		}
+		var l link.Link
+		if h.Kind == "raw_tp" {
+			l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: h.Name, Program: prog})
+		} else {
+			l, err = link.AttachTracing(link.TracingOptions{Program: prog})
+		}
 		if err != nil {
-			p.attachEr[h.Program] = fmt.Errorf("attaching %s to raw tracepoint %s: %w", h.Program, h.Name, err)
+			p.attachEr[h.Program] = fmt.Errorf("attaching %s to %s %s: %w", h.Program, h.Kind, h.Name, err)
 			continue
 		}
 		p.links[h.Program] = l
 	}
+	if !p.Attached("cap_capable") {
+		p.capInferred = true
+		if err := p.objs.CapInferred.Set(true); err != nil {
+			p.Close()
+			return nil, err
+		}
+	}
 	return p, nil
+}
+
+// configure sizes the maps and sets the programs' constants.
+func configure(spec *ebpf.CollectionSpec, opts Options) error {
+	var specs securitySpecs
+	if err := spec.Assign(&specs.securityMapSpecs); err != nil {
+		return err
+	}
+	if err := spec.Assign(&specs.securityVariableSpecs); err != nil {
+		return err
+	}
+	if opts.DeniedBudget == 0 {
+		opts.DeniedBudget = 32
+	}
+	if opts.SubcgroupBudget == 0 {
+		opts.SubcgroupBudget = 16
+	}
+	if opts.MaxContainers > 0 {
+		specs.Containers.MaxEntries = opts.MaxContainers
+		// Each container's own cgroup and its budget of sub-cgroups.
+		specs.TrackedCgroups.MaxEntries = opts.MaxContainers * (1 + opts.SubcgroupBudget)
+		// A few attempt kinds per container; LRU, so too small only means
+		// an extra event now and then.
+		specs.EventSent.MaxEntries = max(specs.EventSent.MaxEntries, 4*opts.MaxContainers)
+	}
+	if opts.DeniedEntries == 0 {
+		opts.DeniedEntries = specs.Containers.MaxEntries * opts.DeniedBudget
+	}
+	specs.Denied.MaxEntries = opts.DeniedEntries
+	if opts.EventInterval < 0 {
+		return fmt.Errorf("event interval must not be negative, got %v", opts.EventInterval)
+	}
+	var descs [abiCount][SyscallSlots]SyscallDesc
+	for abi, table := range opts.Descs {
+		if int(abi) >= abiCount {
+			return fmt.Errorf("syscall ABI %d beyond the %d the programs know", abi, abiCount)
+		}
+		for nr, d := range table {
+			if nr >= SyscallSlots {
+				return fmt.Errorf("syscall %s %d beyond the %d slots of syscall_descs", abi, nr, SyscallSlots)
+			}
+			descs[abi][nr] = d
+		}
+	}
+	var ports [4]uint16
+	if len(opts.RuntimePorts) > len(ports) {
+		return fmt.Errorf("at most %d runtime ports, got %v", len(ports), opts.RuntimePorts)
+	}
+	copy(ports[:], opts.RuntimePorts)
+	openat, _ := syscalls.Number(syscalls.Native, "openat")
+	openat2, _ := syscalls.Number(syscalls.Native, "openat2")
+	connect, _ := syscalls.Number(syscalls.Native, "connect")
+	for _, set := range []struct {
+		v   *ebpf.VariableSpec
+		val any
+	}{
+		{specs.CountHost, opts.CountHost},
+		{specs.EventIntervalNs, uint64(opts.EventInterval.Nanoseconds())},
+		{specs.DeniedBudget, opts.DeniedBudget},
+		{specs.SubcgroupBudget, opts.SubcgroupBudget},
+		{specs.SyscallDescs, descs},
+		{specs.RuntimePorts, ports},
+		{specs.UringNrOpenat, uint16(openat)},
+		{specs.UringNrOpenat2, uint16(openat2)},
+		{specs.UringNrConnect, uint16(connect)},
+	} {
+		if err := set.v.Set(set.val); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// markSelf gives breakwater's own process (and, where the kernel lets a
+// thread be named, each of its threads) a record that says it is
+// breakwater, and tells the programs its host thread group id where that is
+// the one it sees (the host's PID namespace: on the host, or the
+// DaemonSet's hostPID).
+func (p *Probe) markSelf() error {
+	self := TaskRec{Flags: taskSelf}
+	pidfd, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err != nil {
+		return fmt.Errorf("pidfd_open: %w", err)
+	}
+	defer unix.Close(pidfd)
+	if err := p.objs.Tasks.Update(int32(pidfd), self, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("task storage: %w", err)
+	}
+	const pidfdThread = unix.O_EXCL // PIDFD_THREAD, Linux 6.9
+	if tasks, err := os.ReadDir("/proc/self/task"); err == nil {
+		for _, t := range tasks {
+			var tid int
+			if _, err := fmt.Sscan(t.Name(), &tid); err != nil || tid == os.Getpid() {
+				continue
+			}
+			fd, err := unix.PidfdOpen(tid, pidfdThread)
+			if err != nil {
+				break // older kernels: the leader's record covers the threads
+			}
+			_ = p.objs.Tasks.Update(int32(fd), self, ebpf.UpdateAny)
+			unix.Close(fd)
+		}
+	}
+	if ns, err := os.Readlink("/proc/self/ns/pid"); err == nil && ns == "pid:[4026531836]" { // PROC_PID_INIT_INO
+		return p.objs.SelfTgid.Set(uint32(os.Getpid()))
+	}
+	return nil
 }
 
 // explainLoadError names the missing privilege when that is the cause.
@@ -218,6 +302,9 @@ func explainLoadError(err, memlockErr error) error {
 	var ve *ebpf.VerifierError
 	if errors.As(err, &ve) {
 		return fmt.Errorf("loading BPF programs: the kernel's verifier rejected them (unsupported kernel?): %+v", ve)
+	}
+	if errors.Is(err, ebpf.ErrNotSupported) {
+		return fmt.Errorf("loading BPF programs: %w (breakwater needs BPF task storage and bpf_loop: Linux 5.17 or later)", err)
 	}
 	return fmt.Errorf("loading BPF programs: %w", err)
 }
@@ -246,174 +333,12 @@ func missingCaps() []string {
 // Attached reports whether a program is attached to its hook.
 func (p *Probe) Attached(program string) bool { _, ok := p.links[program]; return ok }
 
-// AttachErrors returns why hooks failed to attach, by program.
+// AttachErrors returns why hooks failed to attach or were left out, by program.
 func (p *Probe) AttachErrors() map[string]error { return p.attachEr }
 
-// Track starts counting a cgroup. A pending cgroup starts counting at its
-// first exec of something other than the runtime.
-func (p *Probe) Track(cgroupID uint64, state uint8) error {
-	return p.objs.TrackedCgroups.Put(cgroupID, state)
-}
-
-// Activate marks a tracked cgroup as started unless it already is.
-func (p *Probe) Activate(cgroupID uint64) error {
-	return p.objs.TrackedCgroups.Update(cgroupID, StateActive, ebpf.UpdateExist)
-}
-
-// State returns a tracked cgroup's state, or 0 when it is not tracked.
-func (p *Probe) State(cgroupID uint64) uint8 {
-	var s uint8
-	if err := p.objs.TrackedCgroups.Lookup(cgroupID, &s); err != nil {
-		return 0
-	}
-	return s
-}
-
-// TrackedIDs returns the cgroups the kernel currently tracks.
-func (p *Probe) TrackedIDs() ([]uint64, error) {
-	var (
-		ids   []uint64
-		id    uint64
-		state uint8
-	)
-	it := p.objs.TrackedCgroups.Iterate()
-	for it.Next(&id, &state) {
-		ids = append(ids, id)
-	}
-	return ids, it.Err()
-}
-
-// Untrack stops counting a cgroup; its counters stay until Forget.
-func (p *Probe) Untrack(cgroupID uint64) error {
-	err := p.objs.TrackedCgroups.Delete(cgroupID)
-	if errors.Is(err, ebpf.ErrKeyNotExist) {
-		return nil
-	}
-	return err
-}
-
-// Counter is one counter map entry summed over CPUs.
-type Counter struct {
-	Key   CounterKey
-	Value uint64
-}
-
-// Counters reads every counter.
-func (p *Probe) Counters() ([]Counter, error) {
-	var (
-		out    []Counter
-		key    CounterKey
-		values []uint64
-	)
-	it := p.objs.Counters.Iterate()
-	for it.Next(&key, &values) {
-		out = append(out, Counter{Key: key, Value: sumPerCPU(values)})
-	}
-	return out, it.Err()
-}
-
-// ExecCaps returns the effective capabilities seen at exec, by cgroup.
-func (p *Probe) ExecCaps() (map[uint64]uint64, error) {
-	out := map[uint64]uint64{}
-	var id, caps uint64
-	it := p.objs.ExecCaps.Iterate()
-	for it.Next(&id, &caps) {
-		out[id] = caps
-	}
-	return out, it.Err()
-}
-
-// Lost returns the lost-event counters by reason name.
-func (p *Probe) Lost() (map[string]uint64, error) {
-	out := map[string]uint64{}
-	for i := 0; i < lostReasonCnt; i++ {
-		var values []uint64
-		if err := p.objs.Lost.Lookup(uint32(i), &values); err != nil {
-			return nil, err
-		}
-		out[LostReasons[i]] = sumPerCPU(values)
-	}
-	return out, nil
-}
-
-// Folded returns the escape events the kernel did not send because the same
-// attempt was sent less than the event interval before.
-func (p *Probe) Folded() (uint64, error) {
-	var values []uint64
-	if err := p.objs.EventsFolded.Lookup(uint32(0), &values); err != nil {
-		return 0, err
-	}
-	return sumPerCPU(values), nil
-}
-
-// sumPerCPU adds up the per-CPU values of one counter.
-func sumPerCPU(values []uint64) uint64 {
-	var sum uint64
-	for _, v := range values {
-		sum += v
-	}
-	return sum
-}
-
-// PendingRepeats returns, by escape event key, the repeats the kernel folded
-// after the last event it sent for that key: what no event has reported yet.
-func (p *Probe) PendingRepeats() (map[CounterKey]uint64, error) {
-	out := map[CounterKey]uint64{}
-	var (
-		key   CounterKey
-		folds []EventFold
-	)
-	it := p.objs.EventSent.Iterate()
-	for it.Next(&key, &folds) {
-		var n uint64
-		for _, f := range folds {
-			n += f.Repeats
-		}
-		if n > 0 {
-			out[key] = n
-		}
-	}
-	return out, it.Err()
-}
-
-// Forget deletes every counter, the event times and the capability record
-// of a cgroup whose series expired.
-func (p *Probe) Forget(cgroupID uint64) error {
-	if err := deleteCgroupKeys(p.objs.Counters, cgroupID, new([]uint64)); err != nil {
-		return err
-	}
-	if err := deleteCgroupKeys(p.objs.EventSent, cgroupID, new([]EventFold)); err != nil {
-		return err
-	}
-	if err := p.objs.ExecCaps.Delete(cgroupID); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-		return err
-	}
-	return nil
-}
-
-// deleteCgroupKeys deletes the entries of a map keyed by CounterKey that
-// belong to one cgroup; value is where iteration decodes the values to.
-func deleteCgroupKeys(m *ebpf.Map, cgroupID uint64, value any) error {
-	var (
-		keys []CounterKey
-		key  CounterKey
-	)
-	it := m.Iterate()
-	for it.Next(&key, value) {
-		if key.CgroupId == cgroupID {
-			keys = append(keys, key)
-		}
-	}
-	if err := it.Err(); err != nil {
-		return err
-	}
-	for _, k := range keys {
-		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return err
-		}
-	}
-	return nil
-}
+// CapabilitiesInferred reports whether capability checks are inferred from
+// syscall results because the cap_capable tracepoint is not attached.
+func (p *Probe) CapabilitiesInferred() bool { return p.capInferred }
 
 // Readers returns the ring buffer readers: escape events, and cgroup
 // creation and removal.
@@ -438,41 +363,31 @@ func (p *Probe) Close() error {
 		errs = append(errs, l.Close())
 	}
 	p.links = map[string]link.Link{}
-	errs = append(errs, p.objs.Close())
+	if p.coll != nil {
+		p.coll.Close()
+	}
 	return errors.Join(errs...)
 }
 
-// Floor is the empty programs on the syscall hooks, for benchmarks.
-type Floor struct {
-	links []link.Link
-	objs  floorObjects
-}
-
-// LoadFloor attaches empty programs to sys_enter and sys_exit.
-func LoadFloor() (*Floor, error) {
-	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, err
-	}
-	f := &Floor{}
-	if err := loadFloorObjects(&f.objs, nil); err != nil {
-		return nil, err
-	}
-	for name, prog := range map[string]*ebpf.Program{"sys_enter": f.objs.FloorSysEnter, "sys_exit": f.objs.FloorSysExit} {
-		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: name, Program: prog})
-		if err != nil {
-			f.Close()
-			return nil, err
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
 		}
-		f.links = append(f.links, l)
 	}
-	return f, nil
+	return false
 }
 
-// Close detaches the empty programs.
-func (f *Floor) Close() error {
-	var errs []error
-	for _, l := range f.links {
-		errs = append(errs, l.Close())
+// RuntimeSocket returns the identity of a Unix socket file as the programs
+// compare it: its inode and the kernel's encoding of its device.
+func RuntimeSocket(path string) (SockID, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return SockID{}, err
 	}
-	return errors.Join(append(errs, f.objs.Close())...)
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return SockID{}, fmt.Errorf("%s is not a socket", filepath.Clean(path))
+	}
+	dev := uint64(st.Dev)
+	return SockID{Ino: st.Ino, Dev: unix.Major(dev)<<20 | unix.Minor(dev)}, nil
 }

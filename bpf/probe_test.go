@@ -4,15 +4,34 @@ import (
 	"os"
 	"testing"
 	"time"
-
-	"github.com/cilium/ebpf"
 )
+
+func TestNamesCoverEveryKernelValue(t *testing.T) {
+	for i := 1; i < techniqueCount; i++ {
+		if TechniqueNames[i] == "" {
+			t.Errorf("technique %d has no name", i)
+		}
+	}
+	if len(TechniqueNames) != techniqueCount || len(NsOpNames) != nsOpCount || len(NsTypeNames) != nsTypeCount ||
+		len(MountOpNames) != mountOpCount || len(LostReasons) != lostReasonCount || len(PathClassNames) != pathClassCount {
+		t.Error("a name table and its kernel enum differ in length")
+	}
+	for _, table := range [][]string{NsOpNames[1:], MountOpNames[1:], LostReasons[:], PathClassNames[1:], NsTypeNames[:]} {
+		seen := map[string]bool{}
+		for _, n := range table {
+			if n == "" || seen[n] {
+				t.Errorf("name %q empty or repeated in %v", n, table)
+			}
+			seen[n] = true
+		}
+	}
+}
 
 func TestLoadAttachesEveryHook(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: loads BPF programs")
 	}
-	p, err := Load(Options{MaxContainers: 64, CounterEntries: 1024})
+	p, err := Load(Options{MaxContainers: 64})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,6 +40,9 @@ func TestLoadAttachesEveryHook(t *testing.T) {
 		if !p.Attached(h.Program) {
 			t.Errorf("%s not attached: %v", h.Program, p.AttachErrors()[h.Program])
 		}
+	}
+	if p.CapabilitiesInferred() {
+		t.Error("cap_capable is attached, yet capabilities are inferred")
 	}
 	lost, err := p.Lost()
 	if err != nil {
@@ -31,59 +53,94 @@ func TestLoadAttachesEveryHook(t *testing.T) {
 	}
 }
 
-// TestForgetDropsOnlyThatCgroup fills the per-container maps for two cgroup
-// ids (ids no real cgroup has) and forgets one: its entries are gone from
-// every map, the other's stay.
-func TestForgetDropsOnlyThatCgroup(t *testing.T) {
+// TestOptionalHooksFallBack loads without the optional programs, as on a
+// kernel without their tracepoints: the rest attaches and capability
+// checks are inferred.
+func TestOptionalHooksFallBack(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: loads BPF programs")
 	}
-	p, err := Load(Options{MaxContainers: 64, CounterEntries: 1024, EventInterval: time.Millisecond})
+	p, err := Load(Options{MaxContainers: 64, Without: []string{"cap_capable", "io_uring_submit_req", "io_uring_complete"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for _, h := range Hooks {
+		if h.Optional() != !p.Attached(h.Program) {
+			t.Errorf("%s attached = %v", h.Program, p.Attached(h.Program))
+		}
+	}
+	if !p.CapabilitiesInferred() {
+		t.Error("without cap_capable, capabilities must be inferred")
+	}
+}
+
+// TestForgetDropsOnlyThatContainer fills the per-container maps for two
+// container ids (ids no real cgroup has) and forgets one: its entries are
+// gone from every map, the other's stay.
+func TestForgetDropsOnlyThatContainer(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: loads BPF programs")
+	}
+	p, err := Load(Options{MaxContainers: 64, EventInterval: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
 	const gone, kept = 1<<62 + 1, 1<<62 + 2
-	perCPU := make([]uint64, ebpf.MustPossibleCPU())
+	cpus := make([]uint64, len(mustPerCPU(t)))
 	for _, id := range []uint64{gone, kept} {
-		for nr := uint16(1); nr <= 3; nr++ {
-			key := CounterKey{CgroupId: id, Kind: uint16(KindOutcome), Nr: nr}
-			if err := p.objs.Counters.Put(key, perCPU); err != nil {
-				t.Fatal(err)
-			}
-			if err := p.objs.EventSent.Put(key, make([]EventFold, len(perCPU))); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := p.objs.ExecCaps.Put(id, uint64(1)); err != nil {
+		if err := p.TrackContainer(id); err != nil {
 			t.Fatal(err)
+		}
+		if err := p.TrackSub(id+100, id); err != nil {
+			t.Fatal(err)
+		}
+		for nr := uint16(1); nr <= 3; nr++ {
+			if err := p.objs.Denied.Put(DeniedKey{Container: id, Nr: nr, Reason: 1, Err: 1}, cpus); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.objs.EventSent.Put(FoldKey{Container: id, Nr: nr}, make([]EventFold, len(cpus))); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	if err := p.Forget(gone); err != nil {
 		t.Fatal(err)
 	}
-	for name, m := range map[string]struct {
-		m     *ebpf.Map
-		value any
-	}{"counters": {p.objs.Counters, new([]uint64)}, "event_sent": {p.objs.EventSent, new([]EventFold)}} {
-		got := map[uint64]int{}
-		var key CounterKey
-		it := m.m.Iterate()
-		for it.Next(&key, m.value) {
-			got[key.CgroupId]++
-		}
-		if err := it.Err(); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if got[gone] != 0 || got[kept] != 3 {
-			t.Errorf("%s after Forget: %d entries of the forgotten cgroup, %d of the kept one; want 0 and 3", name, got[gone], got[kept])
+	containers, _ := p.Containers()
+	tracked, _ := p.Tracked()
+	denied, _ := p.Denied()
+	if _, ok := containers[gone]; ok {
+		t.Error("forgotten container still has counters")
+	}
+	if _, ok := containers[kept]; !ok {
+		t.Error("the other container lost its counters")
+	}
+	for id, rec := range tracked {
+		if rec.Container == gone {
+			t.Errorf("cgroup %d of the forgotten container still tracked", id)
 		}
 	}
-	var caps uint64
-	if err := p.objs.ExecCaps.Lookup(uint64(gone), &caps); err == nil {
-		t.Error("exec_caps entry of the forgotten cgroup survived")
+	if len(tracked) != 2 {
+		t.Errorf("tracked = %v, want the kept container's two cgroups", tracked)
 	}
-	if err := p.objs.ExecCaps.Lookup(uint64(kept), &caps); err != nil {
-		t.Errorf("exec_caps entry of the kept cgroup: %v", err)
+	n := 0
+	for _, d := range denied {
+		if d.Key.Container == gone {
+			t.Errorf("denied entry %+v of the forgotten container left", d.Key)
+		}
+		n++
 	}
+	if n != 3 {
+		t.Errorf("%d denied entries left, want the kept container's 3", n)
+	}
+}
+
+func mustPerCPU(t *testing.T) []struct{} {
+	n, err := possibleCPUs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return make([]struct{}, n)
 }

@@ -2,201 +2,100 @@
 //go:build ignore
 
 /*
- * breakwater's security probes. Baseline hooks only: raw tracepoints on
- * sys_enter, sys_exit, sched_process_exec, cgroup_mkdir and cgroup_rmdir.
+ * breakwater's security programs, on BTF tracepoints: sys_enter, sys_exit,
+ * sched_process_fork, sched_process_exec, cgroup_mkdir, cgroup_rmdir,
+ * cgroup_attach_task, and where the kernel has them cap_capable and the
+ * io_uring submission and completion tracepoints.
  *
- * The kernel side aggregates: it counts outcomes of the syscalls that matter
- * in a per-CPU hash keyed by (cgroup id, syscall, sub-class, errno), and
- * leaves the naming (technique, capability, namespace) to user space tables.
- * Only cgroups in tracked_cgroups (kept current by user space) are counted,
- * so host processes pay an array lookup per syscall and nothing more.
+ * Who is counted is decided per task, in task storage, from the kernel's
+ * own view: a task belongs to the container whose cgroup it was born or
+ * moved into; a task the host moved into a container (the runtime setting
+ * it up, docker exec) is exempt until it executes something; breakwater is
+ * never counted. A name, a path or a cgroup move chosen inside a container
+ * changes none of it.
+ *
+ * The kernel aggregates: per container a fixed record of counters indexed
+ * by closed sets (techniques, operations, capabilities), and denied
+ * syscalls in a map with a budget per container. User space names them.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+
+#include "types.h"
+#include "arch.h"
+#include "classify.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define EPERM 1
-#define EACCES 13
-#define AF_UNIX 1
-#define S_IFMT 00170000
-#define S_IFBLK 0060000
-#define O_ACCMODE 00000003
-#define O_CREAT 00000100
-#define O_TRUNC 00001000
-#define AT_FDCWD -100
-
-#define CLONE_NEWTIME 0x00000080
-#define CLONE_NEWNS 0x00020000
-#define CLONE_NEWCGROUP 0x02000000
-#define CLONE_NEWUTS 0x04000000
-#define CLONE_NEWIPC 0x08000000
-#define CLONE_NEWUSER 0x10000000
-#define CLONE_NEWPID 0x20000000
-#define CLONE_NEWNET 0x40000000
-
-#define PTRACE_POKETEXT 4
-#define PTRACE_POKEDATA 5
-#define PTRACE_POKEUSR 6
-#define PTRACE_ATTACH 16
-#define PTRACE_SEIZE 0x4206
-
-#define DETAIL_LEN 128 /* power of two: indexes are masked with DETAIL_LEN-1 */
-#define CGROUP_PATH_LEN 256
-#define COMM_LEN 16
-#define SYSCALL_SLOTS 1024
+#define CAP_SYS_ADMIN 21
+#define DESC_VM_ACCOUNTING 0x1 /* syscall_desc.pad[0]: the call may charge memory (mmap, brk, fork, execve, ...) */
+#define IORING_OP_CONNECT 16
+#define IORING_OP_OPENAT 18
+#define IORING_OP_OPENAT2 28
 
 /* Set by user space before load. */
-const volatile u32 self_tgid = 0;
+const volatile struct syscall_desc syscall_descs[ABIS][SYSCALL_SLOTS] = {};
 const volatile bool count_host = false;
 /* Shortest gap between two escape events of one container with the same
- * syscall, sub-class and result; repeats within it are counted (the counters
- * are exact either way) but not sent. 0 sends every attempt. */
+ * syscall, technique and result; repeats within it are counted (the
+ * counters are exact either way) but not sent. 0 sends every attempt. */
 const volatile u64 event_interval_ns = 0;
+const volatile u32 denied_budget = 64;
+const volatile u32 subcgroup_budget = 64;
+/* The native numbers of openat, openat2 and connect, which io_uring's
+ * operations are counted as. */
+const volatile u16 uring_nr_openat = 0;
+const volatile u16 uring_nr_openat2 = 0;
+const volatile u16 uring_nr_connect = 0;
 
-/* What user space needs the kernel to work out about a syscall. */
-enum syscall_class {
-	SC_NONE = 0,
-	SC_PLAIN,   /* counted as is: mount, bpf, init_module, ... */
-	SC_UNSHARE, /* flags in arg0 */
-	SC_CLONE,   /* flags in arg0; counted only with CLONE_NEW* */
-	SC_CLONE3,  /* struct clone_args * in arg0 */
-	SC_SETNS,   /* fd in arg0, nstype in arg1 */
-	SC_PTRACE,  /* request in arg0; attach, seize and poke only */
-	SC_OPEN,    /* path in arg0, flags in arg1 */
-	SC_OPENAT,  /* path in arg1, flags in arg2 (openat2: struct open_how *) */
-	SC_OPENAT2,
-	SC_CONNECT, /* sockaddr in arg1 */
-	SC_MKNOD,   /* mode in arg1 */
-	SC_MKNODAT, /* mode in arg2 */
-};
+/* Set by user space while running. */
+volatile bool cap_inferred = false; /* no cap_capable tracepoint: infer checks from syscall results */
+volatile u32 self_tgid = 0;         /* breakwater's host tgid, where user space knows it */
 
-/* Sub-classes of path and socket syscalls. */
-enum path_class {
-	PATH_NONE = 0,
-	PATH_PROC_SYS = 1,      /* /proc/sys/kernel/... or /proc/sysrq-trigger for writing */
-	PATH_RELEASE_AGENT = 2, /* release_agent or notify_on_release for writing */
-	PATH_BLOCK_DEVICE = 3,  /* a host block device or /dev/mem, /dev/kmem */
-	PATH_RUNTIME_SOCKET = 4,
-};
+/* Bumped whenever a task's verdict may change, so that no CPU keeps a
+ * stale one in cpu_cache. */
+u64 cache_gen = 0;
+/* Classified calls between entry and exit: while zero, a successful
+ * sys_exit has nothing to do. */
+s64 inflight = 0;
 
-/* Namespace bits of the sub-class of unshare, clone, clone3 and setns. */
-enum ns_bit {
-	NS_MNT = 1 << 0,
-	NS_PID = 1 << 1,
-	NS_NET = 1 << 2,
-	NS_USER = 1 << 3,
-	NS_UTS = 1 << 4,
-	NS_IPC = 1 << 5,
-	NS_CGROUP = 1 << 6,
-	NS_TIME = 1 << 7,
-};
-
-enum cgroup_state {
-	CGROUP_PENDING = 1, /* created; the runtime is still setting it up */
-	CGROUP_ACTIVE = 2,  /* the container's first exec happened: count */
-};
-
-enum counter_kind {
-	KIND_DENIED = 1,  /* any syscall failing with EPERM or EACCES */
-	KIND_OUTCOME = 2, /* a classified syscall, whatever its result */
-};
-
-enum event_type {
-	EVENT_SYSCALL = 1,
-	EVENT_CGROUP_MKDIR = 2,
-	EVENT_CGROUP_RMDIR = 3,
-};
-
-enum lost_reason {
-	LOST_RINGBUF_FULL = 0,
-	LOST_COUNTER_MAP_FULL = 1,
-	LOST_PENDING_MAP_FULL = 2,
-	LOST_CAPS_MAP_FULL = 3,
-	LOST_TRACKED_MAP_FULL = 4,
-	LOST_REASONS = 5,
-};
-
-struct counter_key {
-	u64 cgroup_id;
-	u16 kind;
-	u16 nr;
-	u16 sub;
-	u16 err; /* positive errno; 0 for success */
-};
-
-struct pending {
-	u32 nr;
-	u16 sub;
-	u16 class;
-	char detail[DETAIL_LEN];
-};
-
-struct syscall_event {
-	u32 type;
-	u32 tgid;
-	u64 cgroup_id;
-	u64 ktime_ns;
-	u16 nr;
-	u16 sub;
-	u16 err;
-	u16 pad;
-	u64 repeats; /* the same attempt folded since the previous event of this key on this CPU */
-	char comm[COMM_LEN];
-	char detail[DETAIL_LEN];
-};
-
-/* Per key and CPU: when an event was last sent, and the repeats folded since. */
-struct event_fold {
-	u64 sent_ns;
-	u64 repeats;
-};
-
-struct cgroup_event {
-	u32 type;
-	u32 level;
-	u64 cgroup_id;
-	char path[CGROUP_PATH_LEN];
-};
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_rec);
+} tasks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096); /* resized by user space to --collector.security.max-containers */
+	__uint(max_entries, 4096); /* resized by user space */
 	__type(key, u64);
-	__type(value, u8);
+	__type(value, struct cgroup_rec);
 } tracked_cgroups SEC(".maps");
 
-/* enum syscall_class by syscall number, filled by user space before load:
- * a plain load on the hot path, no map lookup. */
-const volatile u8 syscall_classes[SYSCALL_SLOTS] = {};
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024); /* --collector.security.max-containers */
+	__type(key, u64);
+	__type(value, struct container_stats);
+} containers SEC(".maps");
+
+/* Never written: the zero record a new container starts from. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct container_stats);
+} zero_stats SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct counter_key);
+	__uint(max_entries, 65536); /* resized by user space */
+	__type(key, struct denied_key);
 	__type(value, u64);
-} counters SEC(".maps");
-
-/* OR of the effective capabilities of every exec in a container. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, u64);
-	__type(value, u64);
-} exec_caps SEC(".maps");
-
-/* Classified syscalls between entry and exit, by pid_tgid. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 8192);
-	__type(key, u64);
-	__type(value, struct pending);
-} pending_calls SEC(".maps");
-
-/* Number of entries in pending_calls: while it is zero, sys_exit has nothing
- * to look up unless the call was denied. One read-mostly cache line. */
-s64 inflight = 0;
+} denied SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -207,21 +106,18 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
+	__uint(max_entries, 512 * 1024);
 } events SEC(".maps");
 
-/* Event folding by escape event key (a KIND_OUTCOME counter key), per CPU so
- * that a storm on several CPUs shares no cache line. LRU: a forgotten key
- * costs one extra event, and its folded repeats are still in the counters and
- * events_folded. */
+/* Event folding, per CPU so that a storm on several CPUs shares no cache
+ * line. LRU: a forgotten key costs one extra event. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
 	__uint(max_entries, 4096);
-	__type(key, struct counter_key);
+	__type(key, struct fold_key);
 	__type(value, struct event_fold);
 } event_sent SEC(".maps");
 
-/* Escape events folded by event_interval_ns. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -230,13 +126,12 @@ struct {
 } events_folded SEC(".maps");
 
 /* Cgroup creation and removal have a ring buffer of their own, so that a
- * flood of escape events from one container cannot hide another's start. */
+ * flood of escape events cannot hide a container's start. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 64 * 1024);
 } cgroup_events SEC(".maps");
 
-/* Scratch space for a cgroup event, too large for the stack. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -244,17 +139,62 @@ struct {
 	__type(value, struct cgroup_event);
 } cgroup_scratch SEC(".maps");
 
+/* Per CPU: whether the task whose syscall registers sit at `regs` is one
+ * breakwater skips. The fast path of every host syscall is this lookup. */
+struct cpu_cache {
+	u64 regs;
+	u64 gen;
+	u64 skip;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct cpu_cache);
+} cpu_cache SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, u64);
+	__type(value, struct uring_req);
+} uring_reqs SEC(".maps");
+
+struct regs_buf {
+	u8 b[REGS_BUF];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct regs_buf);
+} regs_scratch SEC(".maps");
+
+/* Room for one io_uring request: too large for the stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct uring_req);
+} uring_scratch SEC(".maps");
+
 /* Force BTF for the types user space decodes. */
 const struct syscall_event *unused_syscall_event __attribute__((unused));
 const struct cgroup_event *unused_cgroup_event __attribute__((unused));
-const struct event_fold *unused_event_fold __attribute__((unused));
+const enum abi *unused_abi __attribute__((unused));
 const enum syscall_class *unused_syscall_class __attribute__((unused));
+const enum technique *unused_technique __attribute__((unused));
+const enum ns_op *unused_ns_op __attribute__((unused));
+const enum ns_type *unused_ns_type __attribute__((unused));
+const enum mount_op *unused_mount_op __attribute__((unused));
+const enum deny_reason *unused_deny_reason __attribute__((unused));
+const enum task_flag *unused_task_flag __attribute__((unused));
 const enum path_class *unused_path_class __attribute__((unused));
-const enum lost_reason *unused_lost_reason __attribute__((unused));
-const enum ns_bit *unused_ns_bit __attribute__((unused));
-const enum cgroup_state *unused_cgroup_state __attribute__((unused));
-const enum counter_kind *unused_counter_kind __attribute__((unused));
+const enum origin *unused_origin __attribute__((unused));
 const enum event_type *unused_event_type __attribute__((unused));
+const enum lost_reason *unused_lost_reason __attribute__((unused));
 
 static __always_inline void count_lost(u32 reason)
 {
@@ -263,288 +203,264 @@ static __always_inline void count_lost(u32 reason)
 		__sync_fetch_and_add(v, 1);
 }
 
-static __always_inline void count(struct counter_key *key)
+static __always_inline void bump_gen(void)
 {
-	u64 one = 1;
-	u64 *v = bpf_map_lookup_elem(&counters, key);
-	if (v) {
-		/* Atomic even per CPU: a preempted program may share the slot. */
-		__sync_fetch_and_add(v, 1);
-		return;
-	}
-	if (bpf_map_update_elem(&counters, key, &one, BPF_NOEXIST) == 0)
-		return;
-	v = bpf_map_lookup_elem(&counters, key); /* lost a race to create it */
-	if (v) {
-		__sync_fetch_and_add(v, 1);
-		return;
-	}
-	count_lost(LOST_COUNTER_MAP_FULL);
+	__sync_fetch_and_add(&cache_gen, 1);
 }
 
-/* runc, crun and their init stages set up every container and enter it on
- * docker exec; what they do there is the runtime's work, not an attempt. */
-static __always_inline bool runtime_helper(void)
+static __always_inline const volatile struct syscall_desc *desc_of(u8 abi, u32 slot)
 {
-	char comm[COMM_LEN] = {};
-	bpf_get_current_comm(comm, sizeof(comm));
-	if (comm[0] == 'r' && comm[1] == 'u' && comm[2] == 'n' && comm[3] == 'c')
-		return true; /* runc, runc:[0:PARENT], runc:[1:CHILD], runc:[2:INIT] */
-	if (comm[0] == 'c' && comm[1] == 'r' && comm[2] == 'u' && comm[3] == 'n' && comm[4] == 0)
+	if (abi >= ABIS)
+		return 0;
+	return &syscall_descs[abi][slot & (SYSCALL_SLOTS - 1)];
+}
+
+/* stats_of returns a container's counters; the host's (container 0) are
+ * made on first use when host counting is on. */
+static __always_inline struct container_stats *stats_of(u64 container)
+{
+	struct container_stats *st = bpf_map_lookup_elem(&containers, &container);
+	struct container_stats *z;
+	u32 zero = 0;
+
+	if (st || container != 0 || !count_host)
+		return st;
+	z = bpf_map_lookup_elem(&zero_stats, &zero);
+	if (!z)
+		return 0;
+	bpf_map_update_elem(&containers, &container, z, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&containers, &container);
+}
+
+static __always_inline u64 task_cgroup_id(struct task_struct *t)
+{
+	return BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
+}
+
+/* is_self reports whether a task is a thread of breakwater: user space
+ * marks its thread group leader before the programs attach. */
+static __always_inline bool is_self(struct task_struct *t)
+{
+	struct task_rec *lr;
+
+	if (self_tgid && t->tgid == self_tgid)
 		return true;
-	/* runc re-executes itself as /proc/self/exe before renaming. */
-	if (comm[0] == 'e' && comm[1] == 'x' && comm[2] == 'e' && comm[3] == 0)
-		return true;
-	return false;
+	lr = bpf_task_storage_get(&tasks, t->group_leader, 0, 0);
+	return lr && (lr->flags & TASK_SELF);
 }
 
-/* counted_cgroup reports whether the current task is counted, and its cgroup. */
-static __always_inline bool counted_cgroup(u64 *cgroup_id)
+static __always_inline struct task_rec *new_record(struct task_struct *t, u64 container, u32 flags)
 {
-	u64 id = bpf_get_current_cgroup_id();
-	u8 *state = bpf_map_lookup_elem(&tracked_cgroups, &id);
-	if (!state) {
-		if (!count_host || (bpf_get_current_pid_tgid() >> 32) == self_tgid)
-			return false;
-	} else if (*state != CGROUP_ACTIVE) {
-		return false;
-	}
-	if (runtime_helper())
-		return false;
-	*cgroup_id = id;
-	return true;
-}
-
-static __always_inline u16 ns_bits(u64 flags)
-{
-	u16 bits = 0;
-	if (flags & CLONE_NEWNS)
-		bits |= NS_MNT;
-	if (flags & CLONE_NEWPID)
-		bits |= NS_PID;
-	if (flags & CLONE_NEWNET)
-		bits |= NS_NET;
-	if (flags & CLONE_NEWUSER)
-		bits |= NS_USER;
-	if (flags & CLONE_NEWUTS)
-		bits |= NS_UTS;
-	if (flags & CLONE_NEWIPC)
-		bits |= NS_IPC;
-	if (flags & CLONE_NEWCGROUP)
-		bits |= NS_CGROUP;
-	if (flags & CLONE_NEWTIME)
-		bits |= NS_TIME;
-	return bits;
-}
-
-/* The namespace type behind a setns fd, read from the nsfs inode. */
-static __always_inline u16 setns_fd_bits(int fd)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	unsigned int max = BPF_CORE_READ(fdt, max_fds);
-	struct file *f = 0;
-	void *ns;
-	u32 type = 0;
-
-	if (fd < 0 || (unsigned int)fd >= max)
+	struct task_rec *r = bpf_task_storage_get(&tasks, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!r) {
+		count_lost(LOST_TASK_STORAGE);
 		return 0;
-	if (bpf_core_read(&f, sizeof(f), &fds[fd]) || !f)
-		return 0;
-	ns = BPF_CORE_READ(f, f_inode, i_private);
-	if (!ns)
-		return 0;
-	if (bpf_core_field_exists(struct ns_common, ns_type))
-		type = BPF_CORE_READ((struct ns_common *)ns, ns_type);
-	else
-		type = BPF_CORE_READ((struct ns_common___pre618 *)ns, ops, type);
-	return ns_bits(type);
-}
-
-#define MATCH(buf, off, lit) match_at(buf, off, lit, sizeof(lit))
-
-/* match_at compares buf[off:] with a NUL-terminated literal of n bytes
- * including the NUL when exact, or its n-1 leading bytes as a prefix. */
-static __always_inline bool match_prefix(const char *buf, u32 off, const char *lit, u32 n)
-{
-#pragma unroll
-	for (u32 i = 0; i < 24; i++) {
-		if (i >= n - 1)
-			return true;
-		if (buf[(off + i) & (DETAIL_LEN - 1)] != lit[i])
-			return false;
 	}
-	return false;
+	r->container = container;
+	r->flags = flags;
+	r->enter_hash = 0;
+	r->pending.class = SC_NONE;
+	return r;
 }
 
-static __always_inline bool match_exact(const char *buf, u32 off, const char *lit, u32 n)
+/* record_of returns a task's record, making it for a task breakwater has
+ * not seen yet (one that existed before the programs attached): its cgroup
+ * says which container it is in. Host tasks get none unless host counting
+ * is on. */
+static __always_inline struct task_rec *record_of(struct task_struct *t)
 {
-	return match_prefix(buf, off, lit, n) && buf[(off + n - 1) & (DETAIL_LEN - 1)] == 0;
+	struct task_rec *r = bpf_task_storage_get(&tasks, t, 0, 0);
+	struct cgroup_rec *c;
+	u64 cg;
+
+	if (r)
+		return r;
+	if (is_self(t))
+		return new_record(t, 0, TASK_SELF);
+	cg = task_cgroup_id(t);
+	c = bpf_map_lookup_elem(&tracked_cgroups, &cg);
+	if (c)
+		return new_record(t, c->container, 0);
+	if (count_host)
+		return new_record(t, 0, 0);
+	return 0;
 }
 
-/* base_is reports whether the path of length len (without its NUL) ends in
- * the path component lit; sizeof(lit) is n. Paths longer than the buffer are
- * cut, so their last component is not seen: a documented limit. */
-static __always_inline bool base_is(const char *buf, long len, const char *lit, u32 n)
+static __always_inline bool counted(struct task_rec *r)
 {
-	long start = len - (long)(n - 1);
-	if (start < 0 || len >= DETAIL_LEN - 1)
-		return false;
-	if (start > 0 && buf[(start - 1) & (DETAIL_LEN - 1)] != '/')
-		return false;
-	return match_prefix(buf, (u32)start, lit, n);
+	return r && !(r->flags & (TASK_RUNTIME | TASK_SELF));
 }
 
-#define PREFIX(lit) match_prefix(buf, 0, lit, sizeof(lit))
-#define EXACT(lit) match_exact(buf, 0, lit, sizeof(lit))
-#define BASE_IS(lit) base_is(buf, len, lit, sizeof(lit))
-
-static __always_inline u16 classify_open_path(const char *buf, long len, u64 flags)
+/* mark_seen adds a syscall to the task's set and, the first time, to its
+ * container's. */
+static __always_inline void mark_seen(struct task_rec *r, u8 abi, u32 slot)
 {
-	bool write = (flags & O_ACCMODE) != 0 || (flags & (O_CREAT | O_TRUNC));
+	u32 w = (slot >> 6) & (SYSCALL_WORDS - 1);
+	u64 bit = 1ULL << (slot & 63);
+	struct container_stats *st;
 
-	if (PREFIX("/dev/")) {
-		if (PREFIX("/dev/sd") || PREFIX("/dev/vd") || PREFIX("/dev/nvme") || PREFIX("/dev/xvd") ||
-		    PREFIX("/dev/dm-") || EXACT("/dev/mem") || EXACT("/dev/kmem"))
-			return PATH_BLOCK_DEVICE;
-		return PATH_NONE;
-	}
-	if (!write)
-		return PATH_NONE;
-	if (PREFIX("/proc/sys/kernel/") || EXACT("/proc/sysrq-trigger"))
-		return PATH_PROC_SYS;
-	if (BASE_IS("release_agent") || BASE_IS("notify_on_release"))
-		return PATH_RELEASE_AGENT;
-	return PATH_NONE;
+	if (abi >= ABIS || (r->seen[abi][w] & bit))
+		return;
+	r->seen[abi][w] |= bit;
+	st = stats_of(r->container);
+	if (st)
+		__sync_fetch_and_or(&st->syscalls[abi][w], bit);
 }
 
-static __always_inline u16 classify_socket(const char *buf, long len)
+/* classify_enter fills p for a syscall of a class breakwater looks at and
+ * reports whether the call may be an outcome worth counting. It runs at
+ * entry, and at exit for calls the seccomp filter refused before entry. */
+static __always_inline bool classify_enter(struct task_struct *t, const void *regs, u8 abi, u32 slot,
+					   const volatile struct syscall_desc *d, struct pending *p)
 {
-	if (BASE_IS("docker.sock") || BASE_IS("containerd.sock") || BASE_IS("crio.sock") ||
-	    BASE_IS("podman.sock"))
-		return PATH_RUNTIME_SOCKET;
-	return PATH_NONE;
-}
+	u64 flags = 0;
+	u32 sargs[3] = {};
 
-static __always_inline u64 arg(struct pt_regs *regs, int n)
-{
-	switch (n) {
-	case 0:
-		return BPF_CORE_READ(regs, di);
-	case 1:
-		return BPF_CORE_READ(regs, si);
-	case 2:
-		return BPF_CORE_READ(regs, dx);
-	default:
-		return BPF_CORE_READ(regs, r10);
-	}
-}
-
-/* classify fills p for a syscall of the given class and reports whether the
- * call is one breakwater counts. It runs at entry, and at exit for calls
- * seccomp denied before the entry tracepoint. */
-static __always_inline bool classify(struct pt_regs *regs, u8 class, struct pending *p)
-{
-	u64 flags;
-	long len;
-
-	p->class = class;
-	p->sub = 0;
-	switch (class) {
+	p->nr = slot;
+	p->abi = abi;
+	p->class = d->class;
+	p->technique = d->technique;
+	p->ns_types = 0;
+	p->write = 0;
+	p->origin = ORIGIN_SYSCALL;
+	switch (d->class) {
 	case SC_PLAIN:
 		return true;
 	case SC_UNSHARE:
-		p->sub = ns_bits(arg(regs, 0));
-		return true;
 	case SC_CLONE:
-		p->sub = ns_bits(arg(regs, 0));
-		return p->sub != 0;
+		p->ns_types = ns_types(sc_arg(regs, abi, 0));
+		return p->ns_types != 0; /* unshare(CLONE_FILES), fork: no namespace */
 	case SC_CLONE3:
-		flags = 0;
-		bpf_probe_read_user(&flags, sizeof(flags), (void *)arg(regs, 0));
-		p->sub = ns_bits(flags);
-		return p->sub != 0;
+		bpf_probe_read_user(&flags, sizeof(flags), (void *)sc_arg(regs, abi, 0)); /* clone_args.flags */
+		p->ns_types = ns_types(flags);
+		return p->ns_types != 0;
 	case SC_SETNS:
-		p->sub = ns_bits(arg(regs, 1));
-		if (!p->sub)
-			p->sub = setns_fd_bits((int)arg(regs, 0));
+		p->ns_types = ns_types(sc_arg(regs, abi, 1));
+		if (!p->ns_types)
+			p->ns_types = setns_fd_types(t, (long)(int)sc_arg(regs, abi, 0));
 		return true;
 	case SC_PTRACE:
-		flags = arg(regs, 0);
+		flags = sc_arg(regs, abi, 0);
 		return flags == PTRACE_ATTACH || flags == PTRACE_SEIZE || flags == PTRACE_POKETEXT ||
 		       flags == PTRACE_POKEDATA || flags == PTRACE_POKEUSR;
 	case SC_OPEN:
-		len = bpf_probe_read_user_str(p->detail, DETAIL_LEN, (void *)arg(regs, 0)) - 1;
-		if (len <= 0)
-			return false;
-		p->sub = classify_open_path(p->detail, len, arg(regs, 1));
-		return p->sub != PATH_NONE;
+		p->args[0] = (u64)(s64)AT_FDCWD;
+		p->args[1] = sc_arg(regs, abi, 0);
+		p->write = open_for_write(sc_arg(regs, abi, 1));
+		return true;
+	case SC_CREAT:
+		p->args[0] = (u64)(s64)AT_FDCWD;
+		p->args[1] = sc_arg(regs, abi, 0);
+		p->write = 1; /* creat(2) is open(O_CREAT|O_WRONLY|O_TRUNC); its second argument is a mode */
+		return true;
 	case SC_OPENAT:
-		len = bpf_probe_read_user_str(p->detail, DETAIL_LEN, (void *)arg(regs, 1)) - 1;
-		if (len <= 0)
-			return false;
-		p->sub = classify_open_path(p->detail, len, arg(regs, 2));
-		return p->sub != PATH_NONE;
+	case SC_OPEN_BY_HANDLE:
+		p->args[0] = (u64)(s64)(int)sc_arg(regs, abi, 0);
+		p->args[1] = sc_arg(regs, abi, 1);
+		p->write = open_for_write(sc_arg(regs, abi, 2));
+		return true;
 	case SC_OPENAT2:
-		len = bpf_probe_read_user_str(p->detail, DETAIL_LEN, (void *)arg(regs, 1)) - 1;
-		if (len <= 0)
+		p->args[0] = (u64)(s64)(int)sc_arg(regs, abi, 0);
+		p->args[1] = sc_arg(regs, abi, 1);
+		bpf_probe_read_user(&flags, sizeof(flags), (void *)sc_arg(regs, abi, 2)); /* open_how.flags */
+		p->write = open_for_write(flags);
+		return true;
+	case SC_CONNECT:
+		p->args[0] = (u64)(s64)(int)sc_arg(regs, abi, 0);
+		p->args[1] = sc_arg(regs, abi, 1);
+		p->args[2] = sc_arg(regs, abi, 2);
+		return true;
+	case SC_SOCKETCALL:
+		/* ia32's socketcall(SYS_CONNECT, {fd, addr, len}): the same connect. */
+		if (sc_arg(regs, abi, 0) != SYS_CONNECT)
 			return false;
-		flags = 0;
-		bpf_probe_read_user(&flags, sizeof(flags), (void *)arg(regs, 2)); /* open_how.flags */
-		p->sub = classify_open_path(p->detail, len, flags);
-		return p->sub != PATH_NONE;
-	case SC_CONNECT: {
-		u16 family = 0;
-		char *addr = (char *)arg(regs, 1);
-		if (bpf_probe_read_user(&family, sizeof(family), addr) || family != AF_UNIX)
+		if (bpf_probe_read_user(sargs, sizeof(sargs), (void *)sc_arg(regs, abi, 1)))
 			return false;
-		len = bpf_probe_read_user_str(p->detail, DETAIL_LEN, addr + 2) - 1;
-		if (len <= 0)
-			return false; /* abstract or unnamed */
-		p->sub = classify_socket(p->detail, len);
-		return p->sub != PATH_NONE;
-	}
+		p->class = SC_CONNECT;
+		p->args[0] = (u64)(s64)(int)sargs[0];
+		p->args[1] = sargs[1];
+		p->args[2] = sargs[2];
+		return true;
 	case SC_MKNOD:
-		return (arg(regs, 1) & S_IFMT) == S_IFBLK;
+		return device_node(sc_arg(regs, abi, 1), sc_arg(regs, abi, 2));
 	case SC_MKNODAT:
-		return (arg(regs, 2) & S_IFMT) == S_IFBLK;
+		return device_node(sc_arg(regs, abi, 2), sc_arg(regs, abi, 3));
 	}
 	return false;
 }
 
-static __always_inline void record(u64 cgroup_id, u32 nr, struct pending *p, long ret)
+static __always_inline void add(u64 *counter)
 {
-	u16 err = ret < 0 ? (u16)(-ret) : 0;
-	struct counter_key key = {
-		.cgroup_id = cgroup_id,
-		.kind = KIND_OUTCOME,
-		.nr = nr,
-		.sub = p->sub,
-		.err = err,
+	__sync_fetch_and_add(counter, 1);
+}
+
+/* count_outcome adds one classified outcome to its container's counters. */
+static __always_inline void count_outcome(u64 container, struct pending *p, u8 technique, bool allowed, u16 err,
+					  bool entered)
+{
+	const volatile struct syscall_desc *d = desc_of(p->abi, p->nr);
+	struct container_stats *st = stats_of(container);
+	u32 a = allowed ? 1 : 0;
+	u8 op, cap;
+
+	if (!st) {
+		count_lost(LOST_CONTAINER_LIMIT);
+		return;
+	}
+	/* The masks are for the verifier, which may not see the checks. */
+	if (technique > TECH_NONE && technique < TECHNIQUES)
+		add(&st->escapes[BOUND(technique, 15)][a]);
+	if (p->origin != ORIGIN_SYSCALL || !d)
+		return;
+	op = d->mount_op;
+	if (op > MOUNTOP_NONE && op < MOUNT_OPS)
+		add(&st->mount_ops[BOUND(op, MOUNT_OPS - 1)][a]);
+	op = d->ns_op;
+	if (op > NSOP_NONE && op < NS_OPS) {
+#pragma unroll
+		for (int i = 0; i < NS_TYPES; i++)
+			if (p->ns_types & (1 << i))
+				add(&st->namespace_ops[BOUND(op, NS_OPS - 1)][i][a]);
+	}
+	/* Without the cap_capable tracepoint: the capability the call needs,
+	 * when the kernel ran it and said yes or no. */
+	cap = d->capability;
+	if (cap_inferred && entered && cap < CAP_SLOTS && (allowed || err == EPERM || err == EACCES)) {
+		if (op > NSOP_NONE && op != NSOP_SETNS && p->ns_types == (1 << NS_USER))
+			return; /* a user namespace alone needs no capability */
+		add(&st->capability_checks[BOUND(cap, CAP_SLOTS - 1)][a][0]);
+	}
+}
+
+/* emit sends an escape event, or folds it into the next one. */
+static __always_inline void emit(struct task_struct *t, u64 container, struct pending *p, u8 technique, u8 sub,
+				 bool allowed, u16 err, const void *detail, bool detail_kernel)
+
+{
+	struct fold_key fk = {
+		.container = container,
+		.nr = p->nr,
+		.abi = p->abi,
+		.technique = technique,
+		.allowed = allowed,
 	};
+	struct event_fold *fold = 0;
 	struct syscall_event *e;
-
 	u64 now = bpf_ktime_get_boot_ns();
-
-	count(&key);
 
 	/* A storm of one attempt costs counter increments, not a ring-buffer
 	 * record (and a wakeup of the reader) per call. */
-	struct event_fold *fold = 0;
 	if (event_interval_ns) {
-		fold = bpf_map_lookup_elem(&event_sent, &key);
+		fold = bpf_map_lookup_elem(&event_sent, &fk);
 		if (fold && now - fold->sent_ns < event_interval_ns) {
 			u32 zero = 0;
 			u64 *folded = bpf_map_lookup_elem(&events_folded, &zero);
 			if (folded)
 				__sync_fetch_and_add(folded, 1);
-			/* Atomic even per CPU: a preempted program may share it. */
 			__sync_fetch_and_add(&fold->repeats, 1);
 			return;
 		}
 	}
-
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count_lost(LOST_RINGBUF_FULL);
@@ -559,47 +475,270 @@ static __always_inline void record(u64 cgroup_id, u32 nr, struct pending *p, lon
 		e->repeats = n;
 	} else if (event_interval_ns) {
 		struct event_fold first = {.sent_ns = now};
-		bpf_map_update_elem(&event_sent, &key, &first, BPF_NOEXIST);
+		bpf_map_update_elem(&event_sent, &fk, &first, BPF_NOEXIST);
 	}
 	e->type = EVENT_SYSCALL;
-	e->tgid = bpf_get_current_pid_tgid() >> 32;
-	e->cgroup_id = cgroup_id;
+	e->tgid = BPF_CORE_READ(t, tgid);
+	e->container = container;
 	e->ktime_ns = now;
-	e->nr = nr;
-	e->sub = p->sub;
+	e->nr = p->nr;
+	e->abi = p->abi;
+	e->origin = p->origin;
+	e->technique = technique;
+	e->sub = sub;
 	e->err = err;
-	e->pad = 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	__builtin_memcpy(e->detail, p->detail, DETAIL_LEN);
+	e->detail[0] = 0;
+	if (detail) {
+		if (detail_kernel)
+			bpf_probe_read_kernel_str(e->detail, DETAIL_LEN, detail);
+		else
+			bpf_probe_read_user_str(e->detail, DETAIL_LEN, detail);
+	}
 	bpf_ringbuf_submit(e, 0);
 }
 
-static __always_inline u8 class_of(u32 nr)
+/* finish decides and counts a classified call once its result is known. */
+static __always_inline void finish(struct task_struct *t, u64 container, struct pending *p, long ret, bool entered)
 {
-	return nr < SYSCALL_SLOTS ? syscall_classes[nr] : SC_NONE;
+	bool allowed = !is_error(ret);
+	u16 err = is_error(ret) ? (u16)-ret : 0;
+	u8 technique = p->technique, sub = PATH_NONE;
+	const void *detail = 0;
+	bool write;
+	struct file *f;
+
+	switch (p->class) {
+	case SC_OPEN:
+	case SC_CREAT:
+	case SC_OPENAT:
+	case SC_OPENAT2:
+	case SC_OPEN_BY_HANDLE:
+		if (allowed) {
+			f = task_file(t, ret);
+			if (f)
+				sub = classify_file(f, &write);
+		} else if (p->class != SC_OPEN_BY_HANDLE) {
+			sub = classify_path(t, (long)p->args[0], (const void *)p->args[1], false, p->write);
+		}
+		if (sub != PATH_NONE)
+			technique = path_technique(sub);
+		else if (p->class != SC_OPEN_BY_HANDLE)
+			return; /* an ordinary open */
+		if (p->class != SC_OPEN_BY_HANDLE)
+			detail = (const void *)p->args[1];
+		break;
+	case SC_CONNECT:
+		allowed = ret == 0 || ret == -EINPROGRESS;
+		if (allowed) {
+			f = task_file(t, (long)p->args[0]);
+			if (f)
+				sub = classify_connected(f);
+		} else {
+			sub = classify_sockaddr((const void *)p->args[1], (long)p->args[2], false, 0);
+		}
+		if (sub == PATH_NONE)
+			return;
+		technique = path_technique(sub);
+		detail = p->args[1] ? (const void *)(p->args[1] + 2) : 0;
+		break;
+	case SC_UNSHARE:
+	case SC_CLONE:
+	case SC_CLONE3:
+		/* A new user or mount namespace is a way out; the others are counted, not alerted. */
+		technique = (p->ns_types & ((1 << NS_USER) | (1 << NS_MNT))) ? TECH_NAMESPACE : TECH_NONE;
+		break;
+	case SC_SETNS:
+		technique = TECH_NAMESPACE;
+		break;
+	case SC_MKNOD:
+	case SC_MKNODAT:
+		technique = TECH_BLOCK_DEVICE;
+		sub = PATH_BLOCK_DEVICE;
+		break;
+	}
+	count_outcome(container, p, technique, allowed, err, entered);
+	if (technique != TECH_NONE)
+		emit(t, container, p, technique, sub, allowed, err, detail, false);
+}
+
+/* count_denied counts a refused syscall, within the container's budget of
+ * distinct (syscall, reason, errno) keys. */
+static __always_inline void count_denied(u64 container, u8 abi, u32 slot, u8 reason, u16 err)
+{
+	struct denied_key k = {
+		.container = container,
+		.nr = slot,
+		.abi = abi,
+		.reason = reason,
+		.err = err,
+	};
+	struct container_stats *st;
+	u64 *v = bpf_map_lookup_elem(&denied, &k);
+	u64 one = 1;
+
+	if (v) {
+		__sync_fetch_and_add(v, 1);
+		return;
+	}
+	st = stats_of(container);
+	if (!st) {
+		count_lost(LOST_CONTAINER_LIMIT);
+		return;
+	}
+	/* Racing CPUs may overshoot the budget by one each: a budget, not a count. */
+	if (*(volatile u32 *)&st->denied_keys >= denied_budget) {
+		count_lost(LOST_DENIED_BUDGET);
+		return;
+	}
+	if (bpf_map_update_elem(&denied, &k, &one, BPF_NOEXIST) == 0) {
+		__sync_fetch_and_add(&st->denied_keys, 1);
+		return;
+	}
+	v = bpf_map_lookup_elem(&denied, &k); /* lost a race to create it */
+	if (v) {
+		__sync_fetch_and_add(v, 1);
+		return;
+	}
+	count_lost(LOST_DENIED_MAP_FULL);
+}
+
+static __always_inline struct cpu_cache *cpu_cache_get(void)
+{
+	u32 zero = 0;
+	return bpf_map_lookup_elem(&cpu_cache, &zero);
+}
+
+static __always_inline void cache_verdict(struct cpu_cache *cc, u64 regs, u64 gen, struct task_rec *r)
+{
+	cc->regs = regs;
+	cc->gen = gen;
+	cc->skip = !counted(r);
+}
+
+/* copy_regs copies a syscall's saved registers into the per-CPU buffer. */
+static __always_inline const void *copy_regs(u64 regs)
+{
+	u32 zero = 0;
+	void *buf = bpf_map_lookup_elem(&regs_scratch, &zero);
+
+	if (!buf || bpf_probe_read_kernel(buf, bpf_core_type_size(struct pt_regs) & (REGS_BUF - 1), (void *)regs))
+		return 0;
+	return buf;
+}
+
+static __always_inline int on_enter(u64 kregs, long id, struct cpu_cache *cc, u64 gen)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct task_rec *r = record_of(t);
+	const volatile struct syscall_desc *d;
+	const void *regs;
+	u8 abi;
+	u32 slot;
+
+	cache_verdict(cc, kregs, gen, r);
+	if (!r || (r->flags & TASK_SELF))
+		return 0;
+	abi = sc_abi(t, id);
+	slot = sc_slot(id);
+	if (r->flags & TASK_RUNTIME) {
+		/* The runtime's last calls after it installed the container's
+		 * seccomp filter are calls the filter must allow. */
+		if (t->seccomp.mode == SECCOMP_MODE_FILTER)
+			mark_seen(r, abi, slot);
+		return 0;
+	}
+	r->flags |= TASK_ARMED;
+	regs = copy_regs(kregs);
+	if (!regs)
+		return 0;
+	r->enter_hash = sc_args_hash(regs, abi, id);
+	r->enter_slot = slot;
+	r->enter_abi = abi;
+	mark_seen(r, abi, slot);
+	d = desc_of(abi, slot);
+	if (!d || d->class == SC_NONE)
+		return 0;
+	if (r->pending.class != SC_NONE) {
+		/* An entry whose exit never came (the task was killed in it). */
+		r->pending.class = SC_NONE;
+		__sync_fetch_and_add(&inflight, -1);
+	}
+	if (classify_enter(t, regs, abi, slot, d, &r->pending))
+		__sync_fetch_and_add(&inflight, 1);
+	else
+		r->pending.class = SC_NONE;
+	return 0;
 }
 
 SEC("raw_tracepoint/sys_enter")
 int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
-	u32 nr = (u32)ctx->args[1];
-	u8 class = class_of(nr);
-	struct pending p = {};
-	u64 cgroup_id, id;
+	struct cpu_cache *cc = cpu_cache_get();
+	u64 regs = ctx->args[0];
+	u64 gen = cache_gen;
 
-	if (class == SC_NONE) /* the fast path of nearly every syscall */
+	if (!cc)
 		return 0;
-	if (!counted_cgroup(&cgroup_id))
+	if (cc->regs == regs && cc->gen == gen && cc->skip)
+		return 0; /* the fast path of nearly every host syscall */
+	return on_enter(regs, (long)ctx->args[1], cc, gen);
+}
+
+static __always_inline int on_exit(u64 kregs, long ret, struct cpu_cache *cc, u64 gen)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct task_rec *r = record_of(t);
+	const volatile struct syscall_desc *d;
+	struct pending local = {};
+	struct pending *p = 0;
+	bool entered, refused = false;
+	const void *regs;
+	long nr;
+	u8 abi;
+	u32 slot;
+
+	cache_verdict(cc, kregs, gen, r);
+	if (!r)
 		return 0;
-	p.nr = nr;
-	if (!classify((struct pt_regs *)ctx->args[0], class, &p))
-		return 0;
-	id = bpf_get_current_pid_tgid();
-	if (bpf_map_update_elem(&pending_calls, &id, &p, BPF_ANY)) {
-		count_lost(LOST_PENDING_MAP_FULL);
-		return 0;
+	if (r->pending.class != SC_NONE) {
+		local = r->pending;
+		r->pending.class = SC_NONE;
+		__sync_fetch_and_add(&inflight, -1);
+		p = &local;
 	}
-	__sync_fetch_and_add(&inflight, 1);
+	if (!counted(r))
+		return 0;
+	regs = copy_regs(kregs);
+	if (!regs)
+		return 0;
+	nr = sc_nr(regs);
+	abi = sc_abi(t, nr);
+	slot = sc_slot(nr);
+	entered = r->enter_hash != 0 && r->enter_hash == sc_args_hash(regs, abi, nr);
+	r->enter_hash = 0;
+	if (p && (p->nr != slot || p->abi != abi))
+		p = 0; /* left over from a call whose exit never came */
+	if (p)
+		entered = true;
+	if (is_error(ret) && !entered && !sc_rewrites_regs(abi, slot)) {
+		/* No entry for this exit: the seccomp filter refused the call
+		 * before sys_enter. A task breakwater has not seen enter yet may
+		 * be returning from a call it began before the programs
+		 * attached: for it only the errnos filters use count. */
+		refused = (r->flags & TASK_ARMED) || ret == -EPERM || ret == -EACCES || ret == -ENOSYS;
+	}
+	if (!p && refused) {
+		d = desc_of(abi, slot);
+		if (d && d->class != SC_NONE && classify_enter(t, regs, abi, slot, d, &local))
+			p = &local;
+	}
+	if (p)
+		finish(t, r->container, p, ret, entered);
+	if (refused)
+		count_denied(r->container, abi, slot, DENY_SECCOMP, (u16)-ret);
+	else if (entered && (ret == -EPERM || ret == -EACCES))
+		count_denied(r->container, abi, slot, DENY_KERNEL, (u16)-ret);
 	return 0;
 }
 
@@ -607,98 +746,146 @@ SEC("raw_tracepoint/sys_exit")
 int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 {
 	long ret = (long)ctx->args[1];
-	bool denied = ret == -EPERM || ret == -EACCES;
-	struct pt_regs *regs;
-	struct pending *p = 0;
-	struct pending local = {};
-	u64 cgroup_id, id;
-	u32 nr;
-	bool pending = *(volatile s64 *)&inflight > 0;
+	struct cpu_cache *cc;
+	u64 regs = ctx->args[0];
+	u64 gen;
 
-	if (!denied && !pending) /* the fast path of nearly every syscall */
+	if (!is_error(ret) && *(volatile s64 *)&inflight <= 0)
+		return 0; /* the fast path of nearly every syscall */
+	cc = cpu_cache_get();
+	gen = cache_gen;
+	if (!cc)
 		return 0;
-
-	id = bpf_get_current_pid_tgid();
-	if (pending) {
-		p = bpf_map_lookup_elem(&pending_calls, &id);
-		if (p) {
-			local = *p;
-			if (bpf_map_delete_elem(&pending_calls, &id) == 0)
-				__sync_fetch_and_add(&inflight, -1);
-			p = &local;
-		}
-	}
-	if (!p && !denied)
+	if (cc->regs == regs && cc->gen == gen && cc->skip)
 		return 0;
-	if (!counted_cgroup(&cgroup_id))
-		return 0;
-
-	regs = (struct pt_regs *)ctx->args[0];
-	if (p) {
-		nr = p->nr;
-	} else {
-		/* No entry record: the call never reached sys_enter (seccomp) or
-		 * is not classified; classify it now from its registers. */
-		nr = (u32)BPF_CORE_READ(regs, orig_ax);
-		local.nr = nr;
-		if (classify(regs, class_of(nr), &local))
-			p = &local;
-	}
-	if (p)
-		record(cgroup_id, nr, p, ret);
-	if (denied) {
-		struct counter_key key = {
-			.cgroup_id = cgroup_id,
-			.kind = KIND_DENIED,
-			.nr = (u16)nr,
-			.err = (u16)(-ret),
-		};
-		count(&key);
-	}
-	return 0;
+	return on_exit(regs, ret, cc, gen);
 }
 
-SEC("raw_tracepoint/sched_process_exec")
-int sched_process_exec(struct bpf_raw_tracepoint_args *ctx)
+/* A child inherits its parent's record. A child of a host task born into a
+ * container's cgroup (clone3 with CLONE_INTO_CGROUP) came from outside: the
+ * runtime's, until it executes something. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct *child)
 {
-	u64 id = bpf_get_current_cgroup_id();
-	u8 *state = bpf_map_lookup_elem(&tracked_cgroups, &id);
-	struct task_struct *task;
-	const struct cred *cred;
-	u64 caps = 0, *seen;
+	struct task_rec *pr = bpf_task_storage_get(&tasks, parent, 0, 0);
+	struct task_rec *cr;
+	struct cgroup_rec *c, *pc;
+	u64 cg;
+	u32 flags = TASK_ARMED;
 
-	if (!state || runtime_helper())
-		return 0;
-	/* The first exec of something other than the runtime starts the container. */
-	if (*state == CGROUP_PENDING)
-		*state = CGROUP_ACTIVE;
-
-	task = (struct task_struct *)bpf_get_current_task();
-	cred = BPF_CORE_READ(task, cred);
-	bpf_core_read(&caps, sizeof(caps), &cred->cap_effective);
-	seen = bpf_map_lookup_elem(&exec_caps, &id);
-	if (seen) {
-		__sync_fetch_and_or(seen, caps);
+	bump_gen(); /* the child may reuse the registers' address of a task gone */
+	if (pr && !(pr->flags & TASK_SELF)) {
+		cr = bpf_task_storage_get(&tasks, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (!cr) {
+			count_lost(LOST_TASK_STORAGE);
+			return 0;
+		}
+		cr->container = pr->container;
+		cr->flags = (pr->flags & TASK_RUNTIME) | TASK_ARMED;
+		cr->enter_hash = 0;
+		cr->pending.class = SC_NONE;
+		__builtin_memcpy(cr->seen, pr->seen, sizeof(cr->seen));
 		return 0;
 	}
-	if (bpf_map_update_elem(&exec_caps, &id, &caps, BPF_NOEXIST)) {
-		seen = bpf_map_lookup_elem(&exec_caps, &id);
-		if (seen)
-			__sync_fetch_and_or(seen, caps);
-		else
-			count_lost(LOST_CAPS_MAP_FULL);
+	/* breakwater's threads are breakwater; a process it starts is not. */
+	if ((pr || is_self(parent)) && child->tgid == parent->tgid) {
+		new_record(child, 0, TASK_SELF);
+		return 0;
 	}
+	cg = task_cgroup_id(child);
+	c = bpf_map_lookup_elem(&tracked_cgroups, &cg);
+	if (!c)
+		return 0;
+	cg = task_cgroup_id(parent);
+	pc = bpf_map_lookup_elem(&tracked_cgroups, &cg);
+	if (!pc || pc->container != c->container)
+		flags |= TASK_RUNTIME;
+	new_record(child, c->container, flags);
 	return 0;
 }
 
-#define PATH_AT(i) e->path[(i) & (CGROUP_PATH_LEN - 1)]
+/* Executing something ends the runtime's set-up: from here on the task is
+ * the container's. The credentials it executes with say which dangerous
+ * capabilities the container holds. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(sched_process_exec, struct task_struct *p, int old_pid, struct linux_binprm *bprm)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct task_rec *r = record_of(t);
+	struct container_stats *st;
+	const struct cred *cred;
+	u64 caps = 0;
+
+	if (!r || (r->flags & TASK_SELF))
+		return 0;
+	if (r->flags & TASK_RUNTIME) {
+		r->flags &= ~TASK_RUNTIME;
+		bump_gen();
+	}
+	r->flags |= TASK_ARMED;
+	if (r->container == 0)
+		return 0;
+	cred = BPF_CORE_READ(t, cred);
+	/* Only capabilities that reach the host: inside a user namespace they are the namespace's. */
+	if (BPF_CORE_READ(cred, user_ns, level) != 0)
+		return 0;
+	bpf_core_read(&caps, sizeof(caps), &cred->cap_effective);
+	st = stats_of(r->container);
+	if (st)
+		__sync_fetch_and_or(&st->exec_caps, caps);
+	return 0;
+}
+
+/* A task moved into a cgroup. By a container's own process: it is that
+ * container's, wherever it went. By anything else (the runtime entering a
+ * container, docker exec): the container's, exempt as the runtime's until it
+ * executes something; or the host's, when moved out. */
+SEC("tp_btf/cgroup_attach_task")
+int BPF_PROG(cgroup_attach_task, struct cgroup *dst, const char *path, struct task_struct *task, bool threadgroup)
+{
+	struct task_struct *writer = bpf_get_current_task_btf();
+	struct task_rec *wr, *tr;
+	struct cgroup_rec *c;
+	u64 dst_id, dst_container = 0;
+
+	if (BPF_CORE_READ(dst, root, hierarchy_id) != 0)
+		return 0; /* only the unified hierarchy says who a task is */
+	dst_id = BPF_CORE_READ(dst, kn, id);
+	c = bpf_map_lookup_elem(&tracked_cgroups, &dst_id);
+	if (c)
+		dst_container = c->container;
+	wr = record_of(writer);
+	tr = bpf_task_storage_get(&tasks, task, 0, 0);
+	bump_gen();
+	if (counted(wr) && wr->container != 0) {
+		if (!tr)
+			new_record(task, wr->container, TASK_ARMED);
+		else if (tr->container == 0 && !(tr->flags & TASK_SELF))
+			tr->container = wr->container;
+		return 0;
+	}
+	if (dst_container) {
+		if (tr && tr->container == dst_container && counted(tr))
+			return 0; /* the host moved a container's task inside its container */
+		if (!tr)
+			tr = new_record(task, dst_container, 0);
+		if (tr && !(tr->flags & TASK_SELF)) {
+			tr->container = dst_container;
+			tr->flags = TASK_RUNTIME | TASK_ARMED;
+		}
+		return 0;
+	}
+	if (tr && !(tr->flags & TASK_SELF))
+		tr->container = 0;
+	return 0;
+}
 
 /* container_path reports whether a cgroup path names a container: its last
  * component is, or ends in, a 64-hex id, as /docker/<id>,
  * docker-<id>.scope, cri-containerd-<id>.scope, crio-<id>.scope and
- * kubepods/.../pod<uid>/<id> do. User space parses the path in full; the
- * kernel only needs to know early, so that counting can start at the first
- * exec however fast it comes. Branch-free, so the verifier sees one path. */
+ * kubepods/.../pod<uid>/<id> do. Branch-free, so the verifier sees one path. */
+#define PATH_AT(i) e->path[(i) & (CGROUP_PATH_LEN - 1)]
+
 static __always_inline bool container_path(struct cgroup_event *e, long len)
 {
 	long end = len;
@@ -718,42 +905,238 @@ static __always_inline bool container_path(struct cgroup_event *e, long len)
 	return !bad && (c == '/' || c == '-');
 }
 
-static __always_inline int cgroup_event(struct bpf_raw_tracepoint_args *ctx, u32 type)
+/* track_new decides at cgroup_mkdir, before user space sees the record,
+ * which container a new cgroup belongs to: its parent's, or that of the
+ * container process that made it, wherever; else, when its path names a
+ * container, its own. */
+static __always_inline u64 track_new(struct cgroup *cgrp, struct cgroup_event *e, long len)
 {
-	struct cgroup *cgrp = (struct cgroup *)ctx->args[0];
+	u64 id = e->cgroup_id;
+	u64 parent = BPF_CORE_READ(cgrp, self.parent, cgroup, kn, id);
+	struct cgroup_rec *pc = bpf_map_lookup_elem(&tracked_cgroups, &parent);
+	struct cgroup_rec rec = {};
+	struct container_stats *st, *z;
+	struct task_rec *wr;
+	u32 zero = 0;
+
+	if (pc) {
+		rec.container = pc->container;
+	} else {
+		wr = record_of(bpf_get_current_task_btf());
+		if (counted(wr) && wr->container != 0)
+			rec.container = wr->container;
+	}
+	if (rec.container) {
+		st = stats_of(rec.container);
+		if (!st || *(volatile u32 *)&st->subcgroups >= subcgroup_budget) {
+			count_lost(LOST_SUBCGROUP_LIMIT);
+			return 0;
+		}
+		if (bpf_map_update_elem(&tracked_cgroups, &id, &rec, BPF_NOEXIST)) {
+			count_lost(LOST_CONTAINER_LIMIT);
+			return 0;
+		}
+		__sync_fetch_and_add(&st->subcgroups, 1);
+		return rec.container;
+	}
+	if (len <= 0 || !container_path(e, len))
+		return 0;
+	z = bpf_map_lookup_elem(&zero_stats, &zero);
+	if (!z)
+		return 0;
+	if (bpf_map_update_elem(&containers, &id, z, BPF_NOEXIST)) {
+		count_lost(LOST_CONTAINER_LIMIT);
+		return 0;
+	}
+	rec.container = id;
+	rec.root = 1;
+	if (bpf_map_update_elem(&tracked_cgroups, &id, &rec, BPF_NOEXIST)) {
+		bpf_map_delete_elem(&containers, &id);
+		count_lost(LOST_CONTAINER_LIMIT);
+		return 0;
+	}
+	return id;
+}
+
+static __always_inline int cgroup_event(struct cgroup *cgrp, const char *path, u32 type)
+{
 	struct cgroup_event *e;
-	u8 pending = CGROUP_PENDING;
+	struct cgroup_rec *c;
 	u32 zero = 0;
 	long len;
 
-	/* Only the unified (v2) hierarchy: its ids are what syscalls report. */
 	if (BPF_CORE_READ(cgrp, root, hierarchy_id) != 0)
-		return 0;
+		return 0; /* only the unified hierarchy: its ids are what tasks report */
 	e = bpf_map_lookup_elem(&cgroup_scratch, &zero);
 	if (!e)
 		return 0;
 	e->type = type;
 	e->level = BPF_CORE_READ(cgrp, level);
 	e->cgroup_id = BPF_CORE_READ(cgrp, kn, id);
-	len = bpf_probe_read_kernel_str(e->path, sizeof(e->path), (void *)ctx->args[1]) - 1;
-	/* Tracking starts here, in the kernel, whatever becomes of the record. */
-	if (type == EVENT_CGROUP_MKDIR && len > 0 && container_path(e, len)) {
-		if (bpf_map_update_elem(&tracked_cgroups, &e->cgroup_id, &pending, BPF_NOEXIST) == -7 /* E2BIG */)
-			count_lost(LOST_TRACKED_MAP_FULL);
+	e->container = 0;
+	len = bpf_probe_read_kernel_str(e->path, sizeof(e->path), path) - 1;
+	if (type == EVENT_CGROUP_MKDIR) {
+		e->container = track_new(cgrp, e, len);
+	} else {
+		c = bpf_map_lookup_elem(&tracked_cgroups, &e->cgroup_id);
+		if (c) {
+			e->container = c->container;
+			if (!c->root) {
+				struct container_stats *st = bpf_map_lookup_elem(&containers, &c->container);
+				if (st)
+					__sync_fetch_and_add(&st->subcgroups, -1);
+			}
+			bpf_map_delete_elem(&tracked_cgroups, &e->cgroup_id);
+		}
 	}
 	if (bpf_ringbuf_output(&cgroup_events, e, sizeof(*e), 0))
-		count_lost(LOST_RINGBUF_FULL);
+		count_lost(LOST_CGROUP_RINGBUF_FULL);
 	return 0;
 }
 
-SEC("raw_tracepoint/cgroup_mkdir")
-int cgroup_mkdir(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/cgroup_mkdir")
+int BPF_PROG(cgroup_mkdir, struct cgroup *cgrp, const char *path)
 {
-	return cgroup_event(ctx, EVENT_CGROUP_MKDIR);
+	return cgroup_event(cgrp, path, EVENT_CGROUP_MKDIR);
 }
 
-SEC("raw_tracepoint/cgroup_rmdir")
-int cgroup_rmdir(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/cgroup_rmdir")
+int BPF_PROG(cgroup_rmdir, struct cgroup *cgrp, const char *path)
 {
-	return cgroup_event(ctx, EVENT_CGROUP_RMDIR);
+	return cgroup_event(cgrp, path, EVENT_CGROUP_RMDIR);
+}
+
+/* The kernel's own capability checks of the task's own credentials.
+ * Checks that audit nothing and refuse nothing (CAP_SYS_ADMIN asked of every
+ * memory charge, to grant root a reserve) are not attempts; see
+ * docs/security-metrics.md. */
+SEC("tp_btf/cap_capable")
+int BPF_PROG(cap_capable, const struct cred *cred, struct user_namespace *targ_ns,
+	     const struct user_namespace *capable_ns, int cap, int ret)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	const volatile struct syscall_desc *d;
+	struct container_stats *st;
+	struct task_rec *r;
+	u32 scope;
+
+	if (!t->bpf_storage && !count_host)
+		return 0; /* no record: a host task */
+	r = record_of(t);
+	if (!counted(r) || cap < 0 || cap >= CAP_SLOTS)
+		return 0;
+	/* Checks of borrowed credentials are the kernel acting for someone
+	 * else (overlayfs checks the lower layers with its mounter's), not the
+	 * task asking. */
+	if (cred != t->real_cred)
+		return 0;
+	scope = BPF_CORE_READ(targ_ns, level) == 0 ? 0 : 1;
+	if (cap == CAP_SYS_ADMIN && scope == 0) {
+		if (r->enter_hash == 0)
+			return 0; /* no call in flight: a stack growing on a fault */
+		d = desc_of(r->enter_abi, r->enter_slot);
+		if (d && (d->pad[0] & DESC_VM_ACCOUNTING))
+			return 0;
+	}
+	st = stats_of(r->container);
+	if (st)
+		add(&st->capability_checks[BOUND(cap, CAP_SLOTS - 1)][ret == 0 ? 1 : 0][BOUND(scope, 1)]);
+	return 0;
+}
+
+/* io_uring: an open or connect submitted as an operation is classified like
+ * its syscall, from the kernel's own copy of the path or address. */
+SEC("tp_btf/io_uring_submit_req")
+int BPF_PROG(io_uring_submit_req, struct io_kiocb *req)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct task_rec *r;
+	struct uring_req *u;
+	u8 op = BPF_CORE_READ(req, opcode);
+	u64 key = (u64)req;
+	u32 zero = 0;
+
+	if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2 && op != IORING_OP_CONNECT)
+		return 0;
+	r = record_of(t);
+	if (!counted(r))
+		return 0;
+	u = bpf_map_lookup_elem(&uring_scratch, &zero);
+	if (!u)
+		return 0;
+	__builtin_memset(&u->p, 0, sizeof(u->p));
+	u->container = r->container;
+	u->p.abi = ABI_NATIVE;
+	u->p.origin = ORIGIN_IO_URING;
+	u->detail[0] = 0;
+	if (op == IORING_OP_CONNECT) {
+		struct io_connect *c = (struct io_connect *)req;
+		void *async = BPF_CORE_READ(req, async_data);
+		u->p.class = SC_CONNECT;
+		u->p.nr = uring_nr_connect;
+		u->p.args[1] = async ? (u64)async + bpf_core_field_offset(struct io_async_msghdr, addr) : 0;
+		u->p.args[2] = BPF_CORE_READ(c, addr_len);
+		u->p.args[3] = classify_sockaddr((const void *)u->p.args[1], (long)u->p.args[2], true, u->detail);
+	} else {
+		struct io_open *o = (struct io_open *)req;
+		const char *name = BPF_CORE_READ(o, filename, name);
+		u->p.class = op == IORING_OP_OPENAT ? SC_OPENAT : SC_OPENAT2;
+		u->p.nr = op == IORING_OP_OPENAT ? uring_nr_openat : uring_nr_openat2;
+		u->p.args[0] = (u64)(s64)BPF_CORE_READ(o, dfd);
+		/* A fixed file slot leaves no descriptor to look at: the path decides. */
+		u->p.args[2] = BPF_CORE_READ(o, file_slot) != 0;
+		u->p.write = open_for_write(BPF_CORE_READ(o, how.flags));
+		u->p.args[3] = classify_path(t, (long)u->p.args[0], name, true, u->p.write);
+		bpf_probe_read_kernel_str(u->detail, DETAIL_LEN, name);
+	}
+	if (bpf_map_update_elem(&uring_reqs, &key, u, BPF_ANY))
+		count_lost(LOST_URING_MAP_FULL);
+	return 0;
+}
+
+SEC("tp_btf/io_uring_complete")
+int BPF_PROG(io_uring_complete, void *ring, void *req, struct io_uring_cqe *cqe)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	u64 key = (u64)req;
+	struct uring_req *found = bpf_map_lookup_elem(&uring_reqs, &key);
+	struct uring_req *u;
+	u32 zero = 0;
+	long res;
+	u8 sub;
+	bool allowed, write;
+	struct file *f;
+
+	if (!found)
+		return 0;
+	u = bpf_map_lookup_elem(&uring_scratch, &zero);
+	if (!u)
+		return 0;
+	__builtin_memcpy(u, found, sizeof(*u));
+	bpf_map_delete_elem(&uring_reqs, &key);
+	res = BPF_CORE_READ(cqe, res);
+	sub = (u8)u->p.args[3];
+	if (u->p.class == SC_CONNECT) {
+		allowed = res == 0 || res == -EINPROGRESS;
+		if (allowed) {
+			f = BPF_CORE_READ((struct io_kiocb *)req, file);
+			if (f && classify_connected(f) == PATH_RUNTIME_SOCKET)
+				sub = PATH_RUNTIME_SOCKET;
+		}
+	} else {
+		allowed = !is_error(res);
+		if (allowed && !u->p.args[2]) {
+			f = task_file(t, res);
+			if (f) {
+				u8 fsub = classify_file(f, &write);
+				if (fsub != PATH_NONE)
+					sub = fsub;
+			}
+		}
+	}
+	if (sub == PATH_NONE)
+		return 0;
+	count_outcome(u->container, &u->p, path_technique(sub), allowed, allowed ? 0 : (u16)-res, true);
+	emit(t, u->container, &u->p, path_technique(sub), sub, allowed, allowed ? 0 : (u16)-res, u->detail, true);
+	return 0;
 }

@@ -13,35 +13,65 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-type securityCgroupEvent struct {
-	_        structs.HostLayout
-	Type     uint32
-	Level    uint32
-	CgroupId uint64
-	Path     [256]int8
-}
-
-type securityCgroupState uint32
+type securityAbi uint32
 
 const (
-	securityCgroupStateCGROUP_PENDING securityCgroupState = 1
-	securityCgroupStateCGROUP_ACTIVE  securityCgroupState = 2
+	securityAbiABI_NATIVE securityAbi = 0
+	securityAbiABI_COMPAT securityAbi = 1
+	securityAbiABI_X32    securityAbi = 2
+	securityAbiABIS       securityAbi = 3
 )
 
-type securityCounterKey struct {
-	_        structs.HostLayout
-	CgroupId uint64
-	Kind     uint16
-	Nr       uint16
-	Sub      uint16
-	Err      uint16
+type securityCgroupEvent struct {
+	_         structs.HostLayout
+	Type      uint32
+	Level     uint32
+	CgroupId  uint64
+	Container uint64
+	Path      [256]int8
 }
 
-type securityCounterKind uint32
+type securityCgroupRec struct {
+	_         structs.HostLayout
+	Container uint64
+	Root      uint8
+	Pad       [7]uint8
+}
+
+type securityContainerStats struct {
+	_                structs.HostLayout
+	Escapes          [11][2]uint64
+	NamespaceOps     [4][8][2]uint64
+	MountOps         [8][2]uint64
+	CapabilityChecks [64][2][2]uint64
+	ExecCaps         uint64
+	Syscalls         [3][16]uint64
+	DeniedKeys       uint32
+	Subcgroups       uint32
+}
+
+type securityCpuCache struct {
+	_    structs.HostLayout
+	Regs uint64
+	Gen  uint64
+	Skip uint64
+}
+
+type securityDeniedKey struct {
+	_         structs.HostLayout
+	Container uint64
+	Nr        uint16
+	Abi       uint8
+	Reason    uint8
+	Err       uint16
+	Pad       uint16
+}
+
+type securityDenyReason uint32
 
 const (
-	securityCounterKindKIND_DENIED  securityCounterKind = 1
-	securityCounterKindKIND_OUTCOME securityCounterKind = 2
+	securityDenyReasonDENY_SECCOMP securityDenyReason = 1
+	securityDenyReasonDENY_KERNEL  securityDenyReason = 2
 )
 
 type securityEventFold struct {
@@ -58,28 +88,74 @@ const (
 	securityEventTypeEVENT_CGROUP_RMDIR securityEventType = 3
 )
 
+type securityFoldKey struct {
+	_         structs.HostLayout
+	Container uint64
+	Nr        uint16
+	Abi       uint8
+	Technique uint8
+	Allowed   uint8
+	Pad       [3]uint8
+}
+
 type securityLostReason uint32
 
 const (
-	securityLostReasonLOST_RINGBUF_FULL     securityLostReason = 0
-	securityLostReasonLOST_COUNTER_MAP_FULL securityLostReason = 1
-	securityLostReasonLOST_PENDING_MAP_FULL securityLostReason = 2
-	securityLostReasonLOST_CAPS_MAP_FULL    securityLostReason = 3
-	securityLostReasonLOST_TRACKED_MAP_FULL securityLostReason = 4
-	securityLostReasonLOST_REASONS          securityLostReason = 5
+	securityLostReasonLOST_RINGBUF_FULL        securityLostReason = 0
+	securityLostReasonLOST_CGROUP_RINGBUF_FULL securityLostReason = 1
+	securityLostReasonLOST_CONTAINER_LIMIT     securityLostReason = 2
+	securityLostReasonLOST_SUBCGROUP_LIMIT     securityLostReason = 3
+	securityLostReasonLOST_DENIED_BUDGET       securityLostReason = 4
+	securityLostReasonLOST_DENIED_MAP_FULL     securityLostReason = 5
+	securityLostReasonLOST_TASK_STORAGE        securityLostReason = 6
+	securityLostReasonLOST_URING_MAP_FULL      securityLostReason = 7
+	securityLostReasonLOST_REASONS             securityLostReason = 8
 )
 
-type securityNsBit uint32
+type securityMountOp uint32
 
 const (
-	securityNsBitNS_MNT    securityNsBit = 1
-	securityNsBitNS_PID    securityNsBit = 2
-	securityNsBitNS_NET    securityNsBit = 4
-	securityNsBitNS_USER   securityNsBit = 8
-	securityNsBitNS_UTS    securityNsBit = 16
-	securityNsBitNS_IPC    securityNsBit = 32
-	securityNsBitNS_CGROUP securityNsBit = 64
-	securityNsBitNS_TIME   securityNsBit = 128
+	securityMountOpMOUNTOP_NONE       securityMountOp = 0
+	securityMountOpMOUNTOP_MOUNT      securityMountOp = 1
+	securityMountOpMOUNTOP_UMOUNT     securityMountOp = 2
+	securityMountOpMOUNTOP_PIVOT_ROOT securityMountOp = 3
+	securityMountOpMOUNTOP_CHROOT     securityMountOp = 4
+	securityMountOpMOUNTOP_FSMOUNT    securityMountOp = 5
+	securityMountOpMOUNTOP_MOVE_MOUNT securityMountOp = 6
+	securityMountOpMOUNTOP_OPEN_TREE  securityMountOp = 7
+	securityMountOpMOUNT_OPS          securityMountOp = 8
+)
+
+type securityNsOp uint32
+
+const (
+	securityNsOpNSOP_NONE    securityNsOp = 0
+	securityNsOpNSOP_UNSHARE securityNsOp = 1
+	securityNsOpNSOP_SETNS   securityNsOp = 2
+	securityNsOpNSOP_CLONE   securityNsOp = 3
+	securityNsOpNS_OPS       securityNsOp = 4
+)
+
+type securityNsType uint32
+
+const (
+	securityNsTypeNS_MNT    securityNsType = 0
+	securityNsTypeNS_PID    securityNsType = 1
+	securityNsTypeNS_NET    securityNsType = 2
+	securityNsTypeNS_USER   securityNsType = 3
+	securityNsTypeNS_UTS    securityNsType = 4
+	securityNsTypeNS_IPC    securityNsType = 5
+	securityNsTypeNS_CGROUP securityNsType = 6
+	securityNsTypeNS_TIME   securityNsType = 7
+	securityNsTypeNS_TYPES  securityNsType = 8
+)
+
+type securityOrigin uint32
+
+const (
+	securityOriginORIGIN_SYSCALL    securityOrigin = 0
+	securityOriginORIGIN_IO_URING   securityOrigin = 1
+	securityOriginORIGIN_CAPABILITY securityOrigin = 2
 )
 
 type securityPathClass uint32
@@ -90,47 +166,160 @@ const (
 	securityPathClassPATH_RELEASE_AGENT  securityPathClass = 2
 	securityPathClassPATH_BLOCK_DEVICE   securityPathClass = 3
 	securityPathClassPATH_RUNTIME_SOCKET securityPathClass = 4
+	securityPathClassPATH_UEVENT_HELPER  securityPathClass = 5
+	securityPathClassPATH_CLASSES        securityPathClass = 6
 )
 
-type securityPending struct {
-	_      structs.HostLayout
-	Nr     uint32
-	Sub    uint16
-	Class  uint16
-	Detail [128]int8
+type securityPathScratch struct {
+	_   structs.HostLayout
+	Buf [4096]int8
+	C   struct {
+		_       structs.HostLayout
+		Name    [8][32]int8
+		Len     [8]uint16
+		N       uint32
+		Top     uint8
+		Unknown uint8
+		Bad     uint8
+		Pad     uint8
+	}
+	L struct {
+		_     structs.HostLayout
+		Pos   int64
+		End   int64
+		Skip  uint64
+		Full  uint64
+		D     uint64
+		M     uint64
+		RootD uint64
+		RootM uint64
+		Mode  uint64
+		Start uint64
+	}
+}
+
+type securityRegsBuf struct {
+	_ structs.HostLayout
+	B [512]uint8
+}
+
+type securitySockId struct {
+	_   structs.HostLayout
+	Ino uint64
+	Dev uint32
+	Pad uint32
 }
 
 type securitySyscallClass uint32
 
 const (
-	securitySyscallClassSC_NONE    securitySyscallClass = 0
-	securitySyscallClassSC_PLAIN   securitySyscallClass = 1
-	securitySyscallClassSC_UNSHARE securitySyscallClass = 2
-	securitySyscallClassSC_CLONE   securitySyscallClass = 3
-	securitySyscallClassSC_CLONE3  securitySyscallClass = 4
-	securitySyscallClassSC_SETNS   securitySyscallClass = 5
-	securitySyscallClassSC_PTRACE  securitySyscallClass = 6
-	securitySyscallClassSC_OPEN    securitySyscallClass = 7
-	securitySyscallClassSC_OPENAT  securitySyscallClass = 8
-	securitySyscallClassSC_OPENAT2 securitySyscallClass = 9
-	securitySyscallClassSC_CONNECT securitySyscallClass = 10
-	securitySyscallClassSC_MKNOD   securitySyscallClass = 11
-	securitySyscallClassSC_MKNODAT securitySyscallClass = 12
+	securitySyscallClassSC_NONE           securitySyscallClass = 0
+	securitySyscallClassSC_PLAIN          securitySyscallClass = 1
+	securitySyscallClassSC_UNSHARE        securitySyscallClass = 2
+	securitySyscallClassSC_CLONE          securitySyscallClass = 3
+	securitySyscallClassSC_CLONE3         securitySyscallClass = 4
+	securitySyscallClassSC_SETNS          securitySyscallClass = 5
+	securitySyscallClassSC_PTRACE         securitySyscallClass = 6
+	securitySyscallClassSC_OPEN           securitySyscallClass = 7
+	securitySyscallClassSC_CREAT          securitySyscallClass = 8
+	securitySyscallClassSC_OPENAT         securitySyscallClass = 9
+	securitySyscallClassSC_OPENAT2        securitySyscallClass = 10
+	securitySyscallClassSC_OPEN_BY_HANDLE securitySyscallClass = 11
+	securitySyscallClassSC_CONNECT        securitySyscallClass = 12
+	securitySyscallClassSC_SOCKETCALL     securitySyscallClass = 13
+	securitySyscallClassSC_MKNOD          securitySyscallClass = 14
+	securitySyscallClassSC_MKNODAT        securitySyscallClass = 15
 )
 
+type securitySyscallDesc struct {
+	_          structs.HostLayout
+	Class      uint8
+	Technique  uint8
+	MountOp    uint8
+	NsOp       uint8
+	Capability uint8
+	Pad        [3]uint8
+}
+
 type securitySyscallEvent struct {
-	_        structs.HostLayout
-	Type     uint32
-	Tgid     uint32
-	CgroupId uint64
-	KtimeNs  uint64
-	Nr       uint16
-	Sub      uint16
-	Err      uint16
-	Pad      uint16
-	Repeats  uint64
-	Comm     [16]int8
-	Detail   [128]int8
+	_         structs.HostLayout
+	Type      uint32
+	Tgid      uint32
+	Container uint64
+	KtimeNs   uint64
+	Repeats   uint64
+	Nr        uint16
+	Abi       uint8
+	Origin    uint8
+	Technique uint8
+	Sub       uint8
+	Err       uint16
+	Comm      [16]int8
+	Detail    [256]int8
+}
+
+type securityTaskFlag uint32
+
+const (
+	securityTaskFlagTASK_RUNTIME securityTaskFlag = 1
+	securityTaskFlagTASK_SELF    securityTaskFlag = 2
+	securityTaskFlagTASK_ARMED   securityTaskFlag = 4
+)
+
+type securityTaskRec struct {
+	_         structs.HostLayout
+	Container uint64
+	EnterHash uint64
+	Flags     uint32
+	EnterSlot uint16
+	EnterAbi  uint8
+	Pad       uint8
+	Seen      [3][16]uint64
+	Pending   struct {
+		_         structs.HostLayout
+		Args      [4]uint64
+		Nr        uint16
+		Abi       uint8
+		Class     uint8
+		Technique uint8
+		NsTypes   uint8
+		Write     uint8
+		Origin    uint8
+	}
+}
+
+type securityTechnique uint32
+
+const (
+	securityTechniqueTECH_NONE             securityTechnique = 0
+	securityTechniqueTECH_MOUNT            securityTechnique = 1
+	securityTechniqueTECH_NAMESPACE        securityTechnique = 2
+	securityTechniqueTECH_CHROOT           securityTechnique = 3
+	securityTechniqueTECH_PTRACE           securityTechnique = 4
+	securityTechniqueTECH_KERNEL_MODULE    securityTechnique = 5
+	securityTechniqueTECH_KERNEL_INTERFACE securityTechnique = 6
+	securityTechniqueTECH_RELEASE_AGENT    securityTechnique = 7
+	securityTechniqueTECH_PROC_SYS_WRITE   securityTechnique = 8
+	securityTechniqueTECH_RUNTIME_SOCKET   securityTechnique = 9
+	securityTechniqueTECH_BLOCK_DEVICE     securityTechnique = 10
+	securityTechniqueTECHNIQUES            securityTechnique = 11
+)
+
+type securityUringReq struct {
+	_         structs.HostLayout
+	Container uint64
+	P         struct {
+		_         structs.HostLayout
+		Args      [4]uint64
+		Nr        uint16
+		Abi       uint8
+		Class     uint8
+		Technique uint8
+		NsTypes   uint8
+		Write     uint8
+		Origin    uint8
+	}
+	Detail [256]int8
 }
 
 // Names of all BPF objects in the ELF.
@@ -139,34 +328,59 @@ type securitySyscallEvent struct {
 const (
 	securityMapCgroupEvents       = "cgroup_events"
 	securityMapCgroupScratch      = "cgroup_scratch"
-	securityMapCounters           = "counters"
+	securityMapContainers         = "containers"
+	securityMapCpuCache           = "cpu_cache"
+	securityMapDenied             = "denied"
 	securityMapEventSent          = "event_sent"
 	securityMapEvents             = "events"
 	securityMapEventsFolded       = "events_folded"
-	securityMapExecCaps           = "exec_caps"
 	securityMapLost               = "lost"
-	securityMapPendingCalls       = "pending_calls"
+	securityMapPathScratch        = "path_scratch"
+	securityMapRegsScratch        = "regs_scratch"
+	securityMapRuntimePids        = "runtime_pids"
+	securityMapRuntimeSockets     = "runtime_sockets"
+	securityMapTasks              = "tasks"
 	securityMapTrackedCgroups     = "tracked_cgroups"
+	securityMapUringReqs          = "uring_reqs"
+	securityMapUringScratch       = "uring_scratch"
+	securityMapZeroStats          = "zero_stats"
+	securityProgCapCapable        = "cap_capable"
+	securityProgCgroupAttachTask  = "cgroup_attach_task"
 	securityProgCgroupMkdir       = "cgroup_mkdir"
 	securityProgCgroupRmdir       = "cgroup_rmdir"
+	securityProgIoUringComplete   = "io_uring_complete"
+	securityProgIoUringSubmitReq  = "io_uring_submit_req"
 	securityProgSchedProcessExec  = "sched_process_exec"
+	securityProgSchedProcessFork  = "sched_process_fork"
 	securityProgSysEnter          = "sys_enter"
 	securityProgSysExit           = "sys_exit"
+	securityVarCacheGen           = "cache_gen"
+	securityVarCapInferred        = "cap_inferred"
 	securityVarCountHost          = "count_host"
+	securityVarDeniedBudget       = "denied_budget"
 	securityVarEventIntervalNs    = "event_interval_ns"
 	securityVarInflight           = "inflight"
+	securityVarRuntimePorts       = "runtime_ports"
 	securityVarSelfTgid           = "self_tgid"
-	securityVarSyscallClasses     = "syscall_classes"
+	securityVarSubcgroupBudget    = "subcgroup_budget"
+	securityVarSyscallDescs       = "syscall_descs"
+	securityVarUnusedAbi          = "unused_abi"
 	securityVarUnusedCgroupEvent  = "unused_cgroup_event"
-	securityVarUnusedCgroupState  = "unused_cgroup_state"
-	securityVarUnusedCounterKind  = "unused_counter_kind"
-	securityVarUnusedEventFold    = "unused_event_fold"
+	securityVarUnusedDenyReason   = "unused_deny_reason"
 	securityVarUnusedEventType    = "unused_event_type"
 	securityVarUnusedLostReason   = "unused_lost_reason"
-	securityVarUnusedNsBit        = "unused_ns_bit"
+	securityVarUnusedMountOp      = "unused_mount_op"
+	securityVarUnusedNsOp         = "unused_ns_op"
+	securityVarUnusedNsType       = "unused_ns_type"
+	securityVarUnusedOrigin       = "unused_origin"
 	securityVarUnusedPathClass    = "unused_path_class"
 	securityVarUnusedSyscallClass = "unused_syscall_class"
 	securityVarUnusedSyscallEvent = "unused_syscall_event"
+	securityVarUnusedTaskFlag     = "unused_task_flag"
+	securityVarUnusedTechnique    = "unused_technique"
+	securityVarUringNrConnect     = "uring_nr_connect"
+	securityVarUringNrOpenat      = "uring_nr_openat"
+	securityVarUringNrOpenat2     = "uring_nr_openat2"
 )
 
 // loadSecurity returns the embedded CollectionSpec for security.
@@ -211,9 +425,14 @@ type securitySpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type securityProgramSpecs struct {
+	CapCapable       *ebpf.ProgramSpec `ebpf:"cap_capable"`
+	CgroupAttachTask *ebpf.ProgramSpec `ebpf:"cgroup_attach_task"`
 	CgroupMkdir      *ebpf.ProgramSpec `ebpf:"cgroup_mkdir"`
 	CgroupRmdir      *ebpf.ProgramSpec `ebpf:"cgroup_rmdir"`
+	IoUringComplete  *ebpf.ProgramSpec `ebpf:"io_uring_complete"`
+	IoUringSubmitReq *ebpf.ProgramSpec `ebpf:"io_uring_submit_req"`
 	SchedProcessExec *ebpf.ProgramSpec `ebpf:"sched_process_exec"`
+	SchedProcessFork *ebpf.ProgramSpec `ebpf:"sched_process_fork"`
 	SysEnter         *ebpf.ProgramSpec `ebpf:"sys_enter"`
 	SysExit          *ebpf.ProgramSpec `ebpf:"sys_exit"`
 }
@@ -224,35 +443,55 @@ type securityProgramSpecs struct {
 type securityMapSpecs struct {
 	CgroupEvents   *ebpf.MapSpec `ebpf:"cgroup_events"`
 	CgroupScratch  *ebpf.MapSpec `ebpf:"cgroup_scratch"`
-	Counters       *ebpf.MapSpec `ebpf:"counters"`
+	Containers     *ebpf.MapSpec `ebpf:"containers"`
+	CpuCache       *ebpf.MapSpec `ebpf:"cpu_cache"`
+	Denied         *ebpf.MapSpec `ebpf:"denied"`
 	EventSent      *ebpf.MapSpec `ebpf:"event_sent"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
 	EventsFolded   *ebpf.MapSpec `ebpf:"events_folded"`
-	ExecCaps       *ebpf.MapSpec `ebpf:"exec_caps"`
 	Lost           *ebpf.MapSpec `ebpf:"lost"`
-	PendingCalls   *ebpf.MapSpec `ebpf:"pending_calls"`
+	PathScratch    *ebpf.MapSpec `ebpf:"path_scratch"`
+	RegsScratch    *ebpf.MapSpec `ebpf:"regs_scratch"`
+	RuntimePids    *ebpf.MapSpec `ebpf:"runtime_pids"`
+	RuntimeSockets *ebpf.MapSpec `ebpf:"runtime_sockets"`
+	Tasks          *ebpf.MapSpec `ebpf:"tasks"`
 	TrackedCgroups *ebpf.MapSpec `ebpf:"tracked_cgroups"`
+	UringReqs      *ebpf.MapSpec `ebpf:"uring_reqs"`
+	UringScratch   *ebpf.MapSpec `ebpf:"uring_scratch"`
+	ZeroStats      *ebpf.MapSpec `ebpf:"zero_stats"`
 }
 
 // securityVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type securityVariableSpecs struct {
+	CacheGen           *ebpf.VariableSpec `ebpf:"cache_gen"`
+	CapInferred        *ebpf.VariableSpec `ebpf:"cap_inferred"`
 	CountHost          *ebpf.VariableSpec `ebpf:"count_host"`
+	DeniedBudget       *ebpf.VariableSpec `ebpf:"denied_budget"`
 	EventIntervalNs    *ebpf.VariableSpec `ebpf:"event_interval_ns"`
 	Inflight           *ebpf.VariableSpec `ebpf:"inflight"`
+	RuntimePorts       *ebpf.VariableSpec `ebpf:"runtime_ports"`
 	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
-	SyscallClasses     *ebpf.VariableSpec `ebpf:"syscall_classes"`
+	SubcgroupBudget    *ebpf.VariableSpec `ebpf:"subcgroup_budget"`
+	SyscallDescs       *ebpf.VariableSpec `ebpf:"syscall_descs"`
+	UnusedAbi          *ebpf.VariableSpec `ebpf:"unused_abi"`
 	UnusedCgroupEvent  *ebpf.VariableSpec `ebpf:"unused_cgroup_event"`
-	UnusedCgroupState  *ebpf.VariableSpec `ebpf:"unused_cgroup_state"`
-	UnusedCounterKind  *ebpf.VariableSpec `ebpf:"unused_counter_kind"`
-	UnusedEventFold    *ebpf.VariableSpec `ebpf:"unused_event_fold"`
+	UnusedDenyReason   *ebpf.VariableSpec `ebpf:"unused_deny_reason"`
 	UnusedEventType    *ebpf.VariableSpec `ebpf:"unused_event_type"`
 	UnusedLostReason   *ebpf.VariableSpec `ebpf:"unused_lost_reason"`
-	UnusedNsBit        *ebpf.VariableSpec `ebpf:"unused_ns_bit"`
+	UnusedMountOp      *ebpf.VariableSpec `ebpf:"unused_mount_op"`
+	UnusedNsOp         *ebpf.VariableSpec `ebpf:"unused_ns_op"`
+	UnusedNsType       *ebpf.VariableSpec `ebpf:"unused_ns_type"`
+	UnusedOrigin       *ebpf.VariableSpec `ebpf:"unused_origin"`
 	UnusedPathClass    *ebpf.VariableSpec `ebpf:"unused_path_class"`
 	UnusedSyscallClass *ebpf.VariableSpec `ebpf:"unused_syscall_class"`
 	UnusedSyscallEvent *ebpf.VariableSpec `ebpf:"unused_syscall_event"`
+	UnusedTaskFlag     *ebpf.VariableSpec `ebpf:"unused_task_flag"`
+	UnusedTechnique    *ebpf.VariableSpec `ebpf:"unused_technique"`
+	UringNrConnect     *ebpf.VariableSpec `ebpf:"uring_nr_connect"`
+	UringNrOpenat      *ebpf.VariableSpec `ebpf:"uring_nr_openat"`
+	UringNrOpenat2     *ebpf.VariableSpec `ebpf:"uring_nr_openat2"`
 }
 
 // securityObjects contains all objects after they have been loaded into the kernel.
@@ -277,28 +516,44 @@ func (o *securityObjects) Close() error {
 type securityMaps struct {
 	CgroupEvents   *ebpf.Map `ebpf:"cgroup_events"`
 	CgroupScratch  *ebpf.Map `ebpf:"cgroup_scratch"`
-	Counters       *ebpf.Map `ebpf:"counters"`
+	Containers     *ebpf.Map `ebpf:"containers"`
+	CpuCache       *ebpf.Map `ebpf:"cpu_cache"`
+	Denied         *ebpf.Map `ebpf:"denied"`
 	EventSent      *ebpf.Map `ebpf:"event_sent"`
 	Events         *ebpf.Map `ebpf:"events"`
 	EventsFolded   *ebpf.Map `ebpf:"events_folded"`
-	ExecCaps       *ebpf.Map `ebpf:"exec_caps"`
 	Lost           *ebpf.Map `ebpf:"lost"`
-	PendingCalls   *ebpf.Map `ebpf:"pending_calls"`
+	PathScratch    *ebpf.Map `ebpf:"path_scratch"`
+	RegsScratch    *ebpf.Map `ebpf:"regs_scratch"`
+	RuntimePids    *ebpf.Map `ebpf:"runtime_pids"`
+	RuntimeSockets *ebpf.Map `ebpf:"runtime_sockets"`
+	Tasks          *ebpf.Map `ebpf:"tasks"`
 	TrackedCgroups *ebpf.Map `ebpf:"tracked_cgroups"`
+	UringReqs      *ebpf.Map `ebpf:"uring_reqs"`
+	UringScratch   *ebpf.Map `ebpf:"uring_scratch"`
+	ZeroStats      *ebpf.Map `ebpf:"zero_stats"`
 }
 
 func (m *securityMaps) Close() error {
 	return _SecurityClose(
 		m.CgroupEvents,
 		m.CgroupScratch,
-		m.Counters,
+		m.Containers,
+		m.CpuCache,
+		m.Denied,
 		m.EventSent,
 		m.Events,
 		m.EventsFolded,
-		m.ExecCaps,
 		m.Lost,
-		m.PendingCalls,
+		m.PathScratch,
+		m.RegsScratch,
+		m.RuntimePids,
+		m.RuntimeSockets,
+		m.Tasks,
 		m.TrackedCgroups,
+		m.UringReqs,
+		m.UringScratch,
+		m.ZeroStats,
 	)
 }
 
@@ -306,39 +561,61 @@ func (m *securityMaps) Close() error {
 //
 // It can be passed to loadSecurityObjects or ebpf.CollectionSpec.LoadAndAssign.
 type securityVariables struct {
+	CacheGen           *ebpf.Variable `ebpf:"cache_gen"`
+	CapInferred        *ebpf.Variable `ebpf:"cap_inferred"`
 	CountHost          *ebpf.Variable `ebpf:"count_host"`
+	DeniedBudget       *ebpf.Variable `ebpf:"denied_budget"`
 	EventIntervalNs    *ebpf.Variable `ebpf:"event_interval_ns"`
 	Inflight           *ebpf.Variable `ebpf:"inflight"`
+	RuntimePorts       *ebpf.Variable `ebpf:"runtime_ports"`
 	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
-	SyscallClasses     *ebpf.Variable `ebpf:"syscall_classes"`
+	SubcgroupBudget    *ebpf.Variable `ebpf:"subcgroup_budget"`
+	SyscallDescs       *ebpf.Variable `ebpf:"syscall_descs"`
+	UnusedAbi          *ebpf.Variable `ebpf:"unused_abi"`
 	UnusedCgroupEvent  *ebpf.Variable `ebpf:"unused_cgroup_event"`
-	UnusedCgroupState  *ebpf.Variable `ebpf:"unused_cgroup_state"`
-	UnusedCounterKind  *ebpf.Variable `ebpf:"unused_counter_kind"`
-	UnusedEventFold    *ebpf.Variable `ebpf:"unused_event_fold"`
+	UnusedDenyReason   *ebpf.Variable `ebpf:"unused_deny_reason"`
 	UnusedEventType    *ebpf.Variable `ebpf:"unused_event_type"`
 	UnusedLostReason   *ebpf.Variable `ebpf:"unused_lost_reason"`
-	UnusedNsBit        *ebpf.Variable `ebpf:"unused_ns_bit"`
+	UnusedMountOp      *ebpf.Variable `ebpf:"unused_mount_op"`
+	UnusedNsOp         *ebpf.Variable `ebpf:"unused_ns_op"`
+	UnusedNsType       *ebpf.Variable `ebpf:"unused_ns_type"`
+	UnusedOrigin       *ebpf.Variable `ebpf:"unused_origin"`
 	UnusedPathClass    *ebpf.Variable `ebpf:"unused_path_class"`
 	UnusedSyscallClass *ebpf.Variable `ebpf:"unused_syscall_class"`
 	UnusedSyscallEvent *ebpf.Variable `ebpf:"unused_syscall_event"`
+	UnusedTaskFlag     *ebpf.Variable `ebpf:"unused_task_flag"`
+	UnusedTechnique    *ebpf.Variable `ebpf:"unused_technique"`
+	UringNrConnect     *ebpf.Variable `ebpf:"uring_nr_connect"`
+	UringNrOpenat      *ebpf.Variable `ebpf:"uring_nr_openat"`
+	UringNrOpenat2     *ebpf.Variable `ebpf:"uring_nr_openat2"`
 }
 
 // securityPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadSecurityObjects or ebpf.CollectionSpec.LoadAndAssign.
 type securityPrograms struct {
+	CapCapable       *ebpf.Program `ebpf:"cap_capable"`
+	CgroupAttachTask *ebpf.Program `ebpf:"cgroup_attach_task"`
 	CgroupMkdir      *ebpf.Program `ebpf:"cgroup_mkdir"`
 	CgroupRmdir      *ebpf.Program `ebpf:"cgroup_rmdir"`
+	IoUringComplete  *ebpf.Program `ebpf:"io_uring_complete"`
+	IoUringSubmitReq *ebpf.Program `ebpf:"io_uring_submit_req"`
 	SchedProcessExec *ebpf.Program `ebpf:"sched_process_exec"`
+	SchedProcessFork *ebpf.Program `ebpf:"sched_process_fork"`
 	SysEnter         *ebpf.Program `ebpf:"sys_enter"`
 	SysExit          *ebpf.Program `ebpf:"sys_exit"`
 }
 
 func (p *securityPrograms) Close() error {
 	return _SecurityClose(
+		p.CapCapable,
+		p.CgroupAttachTask,
 		p.CgroupMkdir,
 		p.CgroupRmdir,
+		p.IoUringComplete,
+		p.IoUringSubmitReq,
 		p.SchedProcessExec,
+		p.SchedProcessFork,
 		p.SysEnter,
 		p.SysExit,
 	)

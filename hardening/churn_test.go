@@ -17,7 +17,7 @@ import (
 )
 
 // perContainerMaps are the BPF maps with an entry per container cgroup.
-var perContainerMaps = []string{"tracked_cgroups", "counters", "exec_caps", "event_sent"}
+var perContainerMaps = []string{"tracked_cgroups", "containers", "denied", "event_sent"}
 
 // snapshot is what must come back after churn.
 type snapshot struct {
@@ -178,7 +178,7 @@ func bpfMapKeys(t *testing.T, pid int) map[string][]uint64 {
 
 // churn starts and removes n short-lived containers, workers at a time.
 // Every other one makes a blocked mount attempt first, so that it leaves
-// counters, an exec_caps entry, an event_sent entry and series that must
+// counters, a denied-syscall entry, an event_sent entry and series that must
 // expire.
 func churn(t *testing.T, prefix string, n, workers int) {
 	t.Helper()

@@ -1,26 +1,31 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/features"
-	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
 	"github.com/breakwater/breakwater/bpf"
 	"github.com/breakwater/breakwater/collectors/security"
 	"github.com/breakwater/breakwater/exporter/identity"
+	"github.com/breakwater/breakwater/internal/ia32"
 )
+
+// ia32ProbeCommand is the hidden command `check` runs as a child to make
+// one ia32 syscall.
+const ia32ProbeCommand = "ia32-probe"
 
 // check prints what this kernel offers breakwater and what coverage follows.
 // It exits 0 when the baseline works, 1 when security counting cannot run.
-func check(w io.Writer) int {
+func check(w io.Writer, resolver *identity.Resolver) int {
 	var uts unix.Utsname
 	_ = unix.Uname(&uts)
 	fmt.Fprintf(w, "kernel:        %s %s\n", unix.ByteSliceToString(uts.Release[:]), unix.ByteSliceToString(uts.Machine[:]))
@@ -49,37 +54,64 @@ func check(w io.Writer) int {
 		if err != nil {
 			state = "not available (" + strings.TrimSpace(err.Error()) + ")"
 		}
-		fmt.Fprintf(w, "  %-22s %s\n", name, state)
+		fmt.Fprintf(w, "  %-28s %s\n", name, state)
 	}
 	fmt.Fprintln(w, "kernel features:")
 	probe("raw tracepoints", features.HaveProgramType(ebpf.RawTracepoint))
+	probe("task storage", features.HaveMapType(ebpf.TaskStorage))
 	probe("ring buffer", features.HaveMapType(ebpf.RingBuf))
-	probe("per-CPU hash", features.HaveMapType(ebpf.PerCPUHash))
-	probe("kprobes (optional)", kprobeAttach())
-	probe("BPF LSM (optional)", features.HaveProgramType(ebpf.LSM))
+	probe("bpf_loop", features.HaveProgramHelper(ebpf.RawTracepoint, 181))
+	if runtime.GOARCH == "amd64" {
+		self, _ := os.Executable()
+		switch enabled, err := ia32.Enabled(self, ia32ProbeCommand); {
+		case err != nil:
+			fmt.Fprintf(w, "  %-28s unknown (%v)\n", "ia32 emulation", err)
+		case enabled:
+			fmt.Fprintf(w, "  %-28s enabled: 32-bit syscalls (int 0x80) run, and are counted with the i386 table\n", "ia32 emulation")
+		default:
+			fmt.Fprintf(w, "  %-28s disabled: 32-bit syscalls cannot run here\n", "ia32 emulation")
+		}
+	}
 
 	fmt.Fprintln(w, "breakwater hooks:")
-	p, err := bpf.Load(bpf.Options{MaxContainers: 16, CounterEntries: 64, Classes: security.Classes()})
+	descs, _ := security.Descs()
+	p, err := bpf.Load(bpf.Options{MaxContainers: 16, Descs: descs})
+	var fallbacks []string
 	if err != nil {
 		fmt.Fprintf(w, "  programs do not load: %v\n", err)
 		ok = false
 	} else {
 		for _, h := range bpf.Hooks {
-			var err error
-			if !p.Attached(h.Program) {
-				err = p.AttachErrors()[h.Program]
+			err := p.AttachErrors()[h.Program]
+			probe(h.Kind+"/"+h.Name, err)
+			switch {
+			case err != nil && h.Optional():
+				fallbacks = append(fallbacks, h.Name+": "+h.Fallback)
+			case err != nil:
 				ok = false
 			}
-			probe("raw_tp/"+h.Name, err)
+		}
+		if p.CapabilitiesInferred() {
+			fmt.Fprintln(w, "  capability checks:           inferred from syscall results (breakwater_capability_checks_inferred 1)")
+		} else {
+			fmt.Fprintln(w, "  capability checks:           the kernel's own, from cap_capable (breakwater_capability_checks_inferred 0)")
 		}
 		p.Close()
 	}
 
+	fmt.Fprintln(w, "container runtimes:")
+	for _, rt := range []identity.Runtime{identity.Docker, identity.Containerd} {
+		fmt.Fprintf(w, "  %-28s %s\n", rt, resolver.Reach(context.Background())[rt])
+	}
+
 	fmt.Fprintln(w, "coverage:")
 	if ok {
-		fmt.Fprintf(w, "  full baseline: denied syscalls, namespace, mount and capability counters, exec capabilities,\n")
-		fmt.Fprintf(w, "  and all %d escape techniques (%s).\n", len(security.Techniques), strings.Join(security.Techniques, ", "))
-		fmt.Fprintln(w, "  optional hooks (kprobes, fentry, BPF LSM) are not needed and not used.")
+		fmt.Fprintf(w, "  denied syscalls (seccomp and kernel refusals), namespace, mount and capability counters,\n")
+		fmt.Fprintf(w, "  exec capabilities, and all %d escape techniques (%s).\n", len(bpf.TechniqueByName), techniques())
+		for _, f := range fallbacks {
+			fmt.Fprintf(w, "  without %s\n", f)
+		}
+		fmt.Fprintln(w, "  kprobes, fentry and BPF LSM are not needed and not used.")
 		return 0
 	}
 	fmt.Fprintln(w, "  security counters unavailable; resource metrics (cAdvisor) still work.")
@@ -89,21 +121,12 @@ func check(w io.Writer) int {
 	return 1
 }
 
-// kprobeAttach tries to attach a trivial kprobe: kernels built without
-// CONFIG_KPROBES load the program type but cannot attach it.
-func kprobeAttach() error {
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type:         ebpf.Kprobe,
-		License:      "GPL",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
-	})
-	if err != nil {
-		return err
+func techniques() string {
+	var out []string
+	for _, n := range bpf.TechniqueNames {
+		if n != "" {
+			out = append(out, n)
+		}
 	}
-	defer prog.Close()
-	l, err := link.Kprobe("do_sys_openat2", prog, nil)
-	if err != nil {
-		return err
-	}
-	return l.Close()
+	return strings.Join(out, ", ")
 }

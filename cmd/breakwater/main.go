@@ -30,6 +30,7 @@ import (
 	"github.com/breakwater/breakwater/collectors/security"
 	"github.com/breakwater/breakwater/exporter/alertpush"
 	"github.com/breakwater/breakwater/exporter/identity"
+	"github.com/breakwater/breakwater/internal/ia32"
 )
 
 func main() {
@@ -45,6 +46,7 @@ func run(args []string) int {
 
 	serveCmd := app.Command("serve", "Serve metrics (the default).").Default()
 	checkCmd := app.Command("check", "Print which hooks this kernel supports and what coverage follows.")
+	ia32Cmd := app.Command(ia32ProbeCommand, "Make one ia32 syscall (for check).").Hidden()
 
 	toolkitFlags := kingpinflag.AddFlags(app, ":9760")
 	metricsPath := app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
@@ -66,7 +68,10 @@ func run(args []string) int {
 
 	switch cmd {
 	case checkCmd.FullCommand():
-		return check(os.Stdout)
+		return check(os.Stdout, identity.NewResolver(logger, identity.Options{DockerHost: *dockerHost, CRIEndpoint: *criEndpoint}))
+	case ia32Cmd.FullCommand():
+		ia32.Probe()
+		return 0
 	case serveCmd.FullCommand():
 	}
 

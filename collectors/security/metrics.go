@@ -21,62 +21,54 @@ func desc(name, help string, extra ...string) *prometheus.Desc {
 
 var (
 	deniedDesc = desc("syscalls_denied_total",
-		"Syscalls by container processes that failed with EPERM or EACCES (seccomp, a missing capability or an LSM).", "syscall", "errno")
+		"Syscalls by container processes that were refused: reason=\"seccomp\" when the seccomp filter refused the call before it ran (whatever errno it returned), reason=\"kernel\" when the call ran and returned EPERM or EACCES itself.", "syscall", "errno", "reason")
 	namespaceDesc = desc("namespace_operations_total",
 		"Namespace creation or entry from inside a container. The kind of Linux namespace is namespace_type: the identity label namespace is the Kubernetes namespace.", "operation", "namespace_type", "result")
 	mountDesc = desc("mount_operations_total",
 		"Mount-table and root changes from inside a container.", "operation", "result")
 	capabilityDesc = desc("capability_checks_total",
-		"Privileged operations attempted by a container, by the capability they need (see docs/security-metrics.md).", "capability", "result")
+		"Capability checks the kernel made for a container process; scope=\"host\" when checked against the initial user namespace, \"namespace\" inside a user namespace (see breakwater_capability_checks_inferred).", "capability", "result", "scope")
 	capsDesc = desc("container_capabilities",
-		"A dangerous capability was in the effective set of a process the container executed.", "capability")
+		"A dangerous capability was effective in the host user namespace for a process the container executed.", "capability")
 	escapeDesc = desc("escape_attempts_total",
 		"Classified container escape attempts; result=\"allowed\" means the kernel let the attempt succeed.", "technique", "result")
 
 	attachedDesc = prometheus.NewDesc("breakwater_bpf_program_attached",
 		"Whether a BPF program is attached to its hook (1) or not (0).", []string{"program", "hook"}, nil)
 	lostDesc = prometheus.NewDesc("breakwater_bpf_events_lost_total",
-		"Events the BPF side or the exporter could not record, by reason.", []string{"reason"}, nil)
+		"Events the BPF side or the exporter could not record, by the budget that overflowed.", []string{"reason"}, nil)
 	foldedDesc = prometheus.NewDesc("breakwater_bpf_events_folded_total",
 		"Escape attempts not sent as events of their own, because the container made the same attempt with the same result less than --collector.security.event-interval before; the next event of that kind carries their count, the counters have them all.", nil, nil)
 	trackedDesc = prometheus.NewDesc("breakwater_tracked_containers",
 		"Containers whose cgroups are currently counted.", nil, nil)
 	expiredDesc = prometheus.NewDesc("breakwater_series_expired_total",
 		"Containers whose series were dropped after --collector.security.expiry.", nil, nil)
+	evictedDesc = prometheus.NewDesc("breakwater_cgroups_evicted_total",
+		"Cgroups that looked like containers but that no runtime knows, no longer tracked.", nil, nil)
+	inferredDesc = prometheus.NewDesc("breakwater_capability_checks_inferred",
+		"1 when this kernel has no cap_capable tracepoint and breakwater_capability_checks_total is inferred from the results of the syscalls that need each capability; 0 when it counts the kernel's own checks.", nil, nil)
 )
 
 // dangerousCaps are the capabilities breakwater_container_capabilities
 // reports: each lets a process reach past its container. Docker's default
 // set (CHOWN, NET_RAW, MKNOD, SYS_CHROOT, ...) is deliberately not here, so
 // that an ordinary container moves nothing.
-var dangerousCaps = []struct {
-	bit  uint
-	name string
-}{
-	{unix.CAP_DAC_READ_SEARCH, "CAP_DAC_READ_SEARCH"},
-	{unix.CAP_NET_ADMIN, "CAP_NET_ADMIN"},
-	{unix.CAP_SYS_MODULE, "CAP_SYS_MODULE"},
-	{unix.CAP_SYS_RAWIO, "CAP_SYS_RAWIO"},
-	{unix.CAP_SYS_PTRACE, "CAP_SYS_PTRACE"},
-	{unix.CAP_SYS_ADMIN, "CAP_SYS_ADMIN"},
-	{unix.CAP_SYS_BOOT, "CAP_SYS_BOOT"},
-	{unix.CAP_SYS_RESOURCE, "CAP_SYS_RESOURCE"},
-	{unix.CAP_SYS_TIME, "CAP_SYS_TIME"},
-	{unix.CAP_MAC_OVERRIDE, "CAP_MAC_OVERRIDE"},
-	{unix.CAP_MAC_ADMIN, "CAP_MAC_ADMIN"},
-	{unix.CAP_SYSLOG, "CAP_SYSLOG"},
-	{unix.CAP_BPF, "CAP_BPF"},
-	{unix.CAP_PERFMON, "CAP_PERFMON"},
-	{unix.CAP_CHECKPOINT_RESTORE, "CAP_CHECKPOINT_RESTORE"},
+var dangerousCaps = []uint{
+	unix.CAP_DAC_READ_SEARCH, unix.CAP_NET_ADMIN, unix.CAP_SYS_MODULE, unix.CAP_SYS_RAWIO, unix.CAP_SYS_PTRACE,
+	unix.CAP_SYS_ADMIN, unix.CAP_SYS_BOOT, unix.CAP_SYS_RESOURCE, unix.CAP_SYS_TIME, unix.CAP_MAC_OVERRIDE,
+	unix.CAP_MAC_ADMIN, unix.CAP_SYSLOG, unix.CAP_BPF, unix.CAP_PERFMON, unix.CAP_CHECKPOINT_RESTORE,
 }
 
-// series accumulates counter values by full label set, because several
-// cgroup ids (sub-cgroups, host cgroups) can map onto one identity.
+// series accumulates values by full label set, because the host and
+// several containers of one identity can map onto one label set.
 type series map[string]float64
 
 const sep = "\xff"
 
 func (s series) add(ident identity.Identity, v float64, extra ...string) {
+	if v == 0 {
+		return
+	}
 	s[strings.Join(append(ident.LabelValues(), extra...), sep)] += v
 }
 
@@ -85,6 +77,11 @@ func (s series) emit(ch chan<- prometheus.Metric, d *prometheus.Desc, t promethe
 		ch <- prometheus.MustNewConstMetric(d, t, v, strings.Split(k, sep)...)
 	}
 }
+
+var results = [2]string{"denied", "allowed"}
+var attemptResults = [2]string{"blocked", "allowed"}
+var checkResults = [2]string{"denied", "granted"}
+var scopes = [2]string{"host", "namespace"}
 
 // Update reads the in-kernel counters and sends every security series.
 func (c *Collector) Update(ch chan<- prometheus.Metric) error {
@@ -95,79 +92,76 @@ func (c *Collector) Update(ch chan<- prometheus.Metric) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 
-	counters, err := c.probe.Counters()
+	stats, err := c.probe.Containers()
 	if err != nil {
 		return err
 	}
-	denied, ns, mounts, caps, escapes := series{}, series{}, series{}, series{}, series{}
-	for _, ctr := range counters {
-		ident, ok := c.identityOf(ctx, ctr.Key.CgroupId)
+	ns, mounts, caps, escapes, held := series{}, series{}, series{}, series{}, series{}
+	for id, st := range stats {
+		ident, ok := c.identityOf(ctx, id)
 		if !ok {
 			continue
 		}
-		v := float64(ctr.Value)
-		name := syscalls.Name(uint32(ctr.Key.Nr))
-		switch bpf.CounterKind(ctr.Key.Kind) {
-		case bpf.KindDenied:
-			denied.add(ident, v, name, errnoName(ctr.Key.Err))
-		case bpf.KindOutcome:
-			o, ok := derive(name, ctr.Key.Sub)
-			if !ok {
-				continue
+		for t := 1; t < len(bpf.TechniqueNames) && t < len(st.Escapes); t++ {
+			for a, result := range attemptResults {
+				escapes.add(ident, float64(st.Escapes[t][a]), bpf.TechniqueNames[t], result)
 			}
-			allowed := ctr.Key.Err == 0
-			result := pick(allowed, "allowed", "denied")
-			if o.mountOp != "" {
-				mounts.add(ident, v, o.mountOp, result)
-			}
-			for _, n := range o.nsOps {
-				ns.add(ident, v, o.nsOp, n, result)
-			}
-			if o.capability != "" {
-				if allowed {
-					caps.add(ident, v, o.capability, "granted")
-				} else if ctr.Key.Err == uint16(unix.EPERM) || ctr.Key.Err == uint16(unix.EACCES) {
-					caps.add(ident, v, o.capability, "denied")
+		}
+		for op := 1; op < len(bpf.NsOpNames); op++ {
+			for typ, typName := range bpf.NsTypeNames {
+				for a, result := range results {
+					ns.add(ident, float64(st.NamespaceOps[op][typ][a]), bpf.NsOpNames[op], typName, result)
 				}
 			}
-			if o.technique != "" {
-				escapes.add(ident, v, o.technique, pick(allowed, "allowed", "blocked"))
+		}
+		for op := 1; op < len(bpf.MountOpNames); op++ {
+			for a, result := range results {
+				mounts.add(ident, float64(st.MountOps[op][a]), bpf.MountOpNames[op], result)
+			}
+		}
+		for cp := range st.CapabilityChecks {
+			for a, result := range checkResults {
+				for s, scope := range scopes {
+					caps.add(ident, float64(st.CapabilityChecks[cp][a][s]), capabilityName(cp), result, scope)
+				}
+			}
+		}
+		for _, bit := range dangerousCaps {
+			if st.ExecCaps&(1<<bit) != 0 {
+				held[strings.Join(append(ident.LabelValues(), capabilityName(int(bit))), sep)] = 1
 			}
 		}
 	}
-	denied.emit(ch, deniedDesc, prometheus.CounterValue)
+	escapes.emit(ch, escapeDesc, prometheus.CounterValue)
 	ns.emit(ch, namespaceDesc, prometheus.CounterValue)
 	mounts.emit(ch, mountDesc, prometheus.CounterValue)
 	caps.emit(ch, capabilityDesc, prometheus.CounterValue)
-	escapes.emit(ch, escapeDesc, prometheus.CounterValue)
+	held.emit(ch, capsDesc, prometheus.GaugeValue)
 
-	execCaps, err := c.probe.ExecCaps()
+	denied, err := c.probe.Denied()
 	if err != nil {
 		return err
 	}
-	held := series{}
-	for id, mask := range execCaps {
-		ident, ok := c.cgroups.identity(ctx, id)
+	ds := series{}
+	for _, d := range denied {
+		ident, ok := c.identityOf(ctx, d.Key.Container)
 		if !ok {
 			continue
 		}
-		for _, dc := range dangerousCaps {
-			if mask&(1<<dc.bit) != 0 {
-				held[strings.Join(append(ident.LabelValues(), dc.name), sep)] = 1
-			}
-		}
+		ds.add(ident, float64(d.Value), syscalls.Name(syscalls.ABI(d.Key.Abi), uint32(d.Key.Nr)), errnoName(d.Key.Err),
+			bpf.DenyReasonNames[bpf.DenyReason(d.Key.Reason)])
 	}
-	held.emit(ch, capsDesc, prometheus.GaugeValue)
+	ds.emit(ch, deniedDesc, prometheus.CounterValue)
 	return nil
 }
 
-// identityOf maps a counter's cgroup to labels: a tracked container, or the
-// host (empty identity) when host counting is on.
+// identityOf maps a container id to labels: a known container, or the host
+// (empty identity) when host counting is on.
 func (c *Collector) identityOf(ctx context.Context, id uint64) (identity.Identity, bool) {
-	if ident, ok := c.cgroups.identity(ctx, id); ok {
-		return ident, true
+	if id == 0 {
+		return identity.Identity{}, c.cfg.CountHost
 	}
-	return identity.Identity{}, c.cfg.CountHost
+	return c.containers.identity(ctx, id)
 }
 
 func (c *Collector) sendHealth(ch chan<- prometheus.Metric) {
@@ -178,7 +172,7 @@ func (c *Collector) sendHealth(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(attachedDesc, prometheus.GaugeValue, v, h.Program, h.Name)
 	}
-	expired, overLimit := c.cgroups.stats()
+	expired, overLimit, evicted := c.containers.stats()
 	lost := map[string]uint64{}
 	for _, r := range bpf.LostReasons {
 		lost[r] = 0
@@ -188,24 +182,23 @@ func (c *Collector) sendHealth(ch chan<- prometheus.Metric) {
 			lost = l
 		}
 	}
-	lost["container_limit"] = overLimit
+	lost["container_limit"] += overLimit
 	for r, v := range lost {
 		ch <- prometheus.MustNewConstMetric(lostDesc, prometheus.CounterValue, float64(v), r)
 	}
 	var folded uint64
+	inferred := 0.0
 	if c.probe != nil {
 		folded, _ = c.probe.Folded()
+		if c.probe.CapabilitiesInferred() {
+			inferred = 1
+		}
 	}
 	ch <- prometheus.MustNewConstMetric(foldedDesc, prometheus.CounterValue, float64(folded))
-	ch <- prometheus.MustNewConstMetric(trackedDesc, prometheus.GaugeValue, float64(c.cgroups.containers()))
+	ch <- prometheus.MustNewConstMetric(trackedDesc, prometheus.GaugeValue, float64(c.containers.running()))
 	ch <- prometheus.MustNewConstMetric(expiredDesc, prometheus.CounterValue, float64(expired))
-}
-
-func pick(cond bool, yes, no string) string {
-	if cond {
-		return yes
-	}
-	return no
+	ch <- prometheus.MustNewConstMetric(evictedDesc, prometheus.CounterValue, float64(evicted))
+	ch <- prometheus.MustNewConstMetric(inferredDesc, prometheus.GaugeValue, inferred)
 }
 
 func errnoName(e uint16) string {

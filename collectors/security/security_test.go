@@ -16,7 +16,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/sys/unix"
 
-	"github.com/breakwater/breakwater/bpf"
 	"github.com/breakwater/breakwater/collectors"
 	"github.com/breakwater/breakwater/exporter/escape"
 	"github.com/breakwater/breakwater/exporter/identity"
@@ -396,7 +395,7 @@ func pendingRepeats(t *testing.T, r *registry, name string) uint64 {
 	}
 	var n uint64
 	for key, v := range pending {
-		if r.c.cgroups.known(key.CgroupId).Name == name {
+		if r.c.containers.known(key.Container).Name == name {
 			n += v
 		}
 	}
@@ -500,21 +499,26 @@ func waitFor(t *testing.T, cond func() bool, format string, args ...any) {
 	}
 }
 
-// TestFullCounterMapIsCounted shrinks the counter map so that a container's
-// outcomes overflow it: the overflow is counted, nothing crashes, and the
-// keys already there keep counting.
-func TestFullCounterMapIsCounted(t *testing.T) {
+// TestDeniedBudgetIsPerContainer gives each container a budget of two
+// distinct denied syscalls: a container that overflows its budget is
+// counted as such and nothing crashes; its escape counters, and every other
+// container's denied syscalls, stay exact.
+func TestDeniedBudgetIsPerContainer(t *testing.T) {
 	testenv.RequireRoot(t)
-	r := newCollector(t, Config{CounterEntries: 2}, nil)
-	runAttempt(t, "bw-sec-full-1", nil, "unshare-user", "3")
-	runAttempt(t, "bw-sec-full-2", nil, "mount")
-	runAttempt(t, "bw-sec-full-3", nil, "kernel_module")
-	lost := r.series(t, "breakwater_bpf_events_lost_total", map[string]string{"reason": "counter_map_full"}, "reason")
-	if lost["counter_map_full"] == 0 {
-		t.Errorf("overflow of a 2-entry counter map not counted: %v", lost)
+	r := newCollector(t, Config{DeniedBudget: 2}, nil)
+	// Three distinct denied calls (unshare, then mount and umount2 refused
+	// by seccomp) in one container: one more than its budget.
+	runAttempt(t, "bw-sec-budget-greedy", nil, "many-denied")
+	runAttempt(t, "bw-sec-budget-other", nil, "unshare-user", "3")
+	lost := r.series(t, "breakwater_bpf_events_lost_total", map[string]string{"reason": "denied_budget"}, "reason")
+	if lost["denied_budget"] == 0 {
+		t.Errorf("overflow of a container's denied budget not counted: %v", lost)
 	}
-	if got := r.series(t, "breakwater_syscalls_denied_total", map[string]string{"name": "bw-sec-full-1"}, "syscall"); got["unshare"] != 3 {
-		t.Errorf("keys that fit must keep counting: %v", got)
+	if got := r.series(t, "breakwater_syscalls_denied_total", map[string]string{"name": "bw-sec-budget-other"}, "syscall"); got["unshare"] != 3 {
+		t.Errorf("another container's denied syscalls must stay exact: %v", got)
+	}
+	if got := r.series(t, "breakwater_escape_attempts_total", map[string]string{"name": "bw-sec-budget-greedy"}, "technique", "result"); got["mount/blocked"] != 1 || got["namespace/blocked"] != 1 {
+		t.Errorf("escape counters of the container over budget = %v, want exact", got)
 	}
 }
 
@@ -560,9 +564,10 @@ func TestFloodDoesNotHideANewContainer(t *testing.T) {
 	}
 }
 
-// TestStrayTrackedCgroupsAreSwept: a kernel-tracked cgroup that neither
-// exists nor is known to user space (its records were lost) is dropped by
-// the resync, while a running container's cgroup stays tracked.
+// TestStrayTrackedCgroupsAreSwept: counters and a tracked cgroup of a
+// container that neither exists nor is known to user space (its records
+// were lost) are dropped by the resync, while a running container stays
+// tracked.
 func TestStrayTrackedCgroupsAreSwept(t *testing.T) {
 	testenv.RequireRoot(t)
 	r := newCollector(t, Config{ResyncInterval: 100 * time.Millisecond}, nil)
@@ -585,13 +590,29 @@ func TestStrayTrackedCgroupsAreSwept(t *testing.T) {
 		t.Fatalf("no cgroup of container %s", cid)
 	}
 	const stray = 1<<62 + 7 // an id no cgroup has
-	if err := r.c.probe.Track(stray, bpf.StateActive); err != nil {
+	if err := r.c.probe.TrackContainer(stray); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return r.c.probe.State(stray) == 0 }, "the stray entry to be swept")
+	isTracked := func(id uint64) bool {
+		tracked, err := r.c.probe.Tracked()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, ok := tracked[id]
+		return ok
+	}
+	waitFor(t, func() bool {
+		ids, _ := r.c.probe.ContainerIDs()
+		for _, id := range ids {
+			if id == stray {
+				return false
+			}
+		}
+		return !isTracked(stray)
+	}, "the stray entries to be swept")
 	time.Sleep(300 * time.Millisecond) // a few more resyncs
-	if r.c.probe.State(running) != bpf.StateActive {
-		t.Errorf("the running container's cgroup is no longer tracked (state %d)", r.c.probe.State(running))
+	if !isTracked(running) {
+		t.Error("the running container's cgroup is no longer tracked")
 	}
 }
 

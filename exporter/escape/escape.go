@@ -26,6 +26,7 @@ type Event struct {
 	Comm      string // the calling task's comm
 	PID       uint32 // thread group id, as seen from the host
 	Detail    string // the path or socket address involved, when there is one
+	Object    string // what the kernel found it reached, e.g. "container runtime API"
 	// Repeats are the same attempts (container, syscall, result) the kernel
 	// folded into this event since the previous one: it stands for
 	// 1+Repeats attempts.

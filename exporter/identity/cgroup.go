@@ -34,6 +34,28 @@ func ContainerIDFromCgroupPath(path string) (id string, ok bool) {
 	return "", false
 }
 
+// ContainerRootFromCgroupPath returns the cgroup of the outermost container
+// whose cgroup holds path, and that container's id: what the kernel side
+// attributes a cgroup to, since a cgroup made inside a container (Docker in
+// Docker included) belongs to that container.
+func ContainerRootFromCgroupPath(path string) (root, id string, ok bool) {
+	for i := 0; i <= len(path); {
+		j := strings.IndexByte(path[i:], '/')
+		end := len(path)
+		if j >= 0 {
+			end = i + j
+		}
+		if id, ok := containerIDFromComponent(path[i:end]); ok {
+			return path[:end], id, true
+		}
+		if j < 0 {
+			break
+		}
+		i = end + 1
+	}
+	return "", "", false
+}
+
 // scopePrefixes are the runtimes' names for a container's own cgroup under
 // the systemd driver (with ".scope") and, for CRI-O, under cgroupfs
 // (without). crio-conmon-<id> is CRI-O's monitor, not the container.

@@ -59,6 +59,25 @@ func TestContainerIDFromCgroupPath(t *testing.T) {
 	}
 }
 
+func TestContainerRootFromCgroupPath(t *testing.T) {
+	for _, tc := range []struct {
+		path, root, id string
+	}{
+		{"/docker/" + idA, "/docker/" + idA, idA},
+		{"/docker/" + idA + "/init.scope", "/docker/" + idA, idA},
+		{"/docker/" + idA + "/docker/" + idB, "/docker/" + idA, idA},
+		{"/kubepods/burstable/pod" + pod + "/" + idA + "/sub", "/kubepods/burstable/pod" + pod + "/" + idA, idA},
+		{"/system.slice/docker-" + idA + ".scope/x", "/system.slice/docker-" + idA + ".scope", idA},
+		{"/kubepods/burstable/pod" + pod, "", ""},
+		{"", "", ""},
+	} {
+		root, id, ok := ContainerRootFromCgroupPath(tc.path)
+		if root != tc.root || id != tc.id || ok != (tc.id != "") {
+			t.Errorf("ContainerRootFromCgroupPath(%q) = %q, %q, %v; want %q, %q", tc.path, root, id, ok, tc.root, tc.id)
+		}
+	}
+}
+
 func FuzzContainerIDFromCgroupPath(f *testing.F) {
 	for _, s := range []string{
 		"/docker/" + idA,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	containersapi "github.com/containerd/containerd/api/services/containers/v1"
+	versionapi "github.com/containerd/containerd/api/services/version/v1"
 	cerrdefs "github.com/containerd/errdefs"
 	dockerclient "github.com/docker/docker/client"
 	"golang.org/x/sync/singleflight"
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
 )
 
 // The CRI labels kubelet puts on every container it creates.
@@ -57,8 +59,10 @@ type Options struct {
 // all series of one container carry the same labels.
 type Resolver struct {
 	logger *slog.Logger
+	opts   Options
 	docker *dockerclient.Client // nil if the client could not be built
 	cri    containersapi.ContainersClient
+	crVer  versionapi.VersionClient
 	group  singleflight.Group
 	now    func() time.Time
 
@@ -70,8 +74,21 @@ type Resolver struct {
 type entry struct {
 	id      Identity
 	known   bool
+	absent  bool      // every runtime asked answered that it has no such container
 	retryAt time.Time // for unknown ids
 }
+
+// Presence is what the runtimes said of a container id.
+type Presence int
+
+const (
+	// Unanswered: a runtime could not be asked (down, timing out).
+	Unanswered Presence = iota
+	// Present: a runtime knows the container.
+	Present
+	// Absent: every runtime was asked and none knows the container.
+	Absent
+)
 
 // NewResolver builds a resolver. Runtimes are contacted lazily, so it
 // succeeds whether or not they run.
@@ -85,7 +102,7 @@ func NewResolver(logger *slog.Logger, opts Options) *Resolver {
 	if opts.CRIEndpoint == "" {
 		opts.CRIEndpoint = "/run/containerd/containerd.sock"
 	}
-	r := &Resolver{logger: logger, now: time.Now, cache: map[string]entry{}, down: map[string]time.Time{}}
+	r := &Resolver{logger: logger, opts: opts, now: time.Now, cache: map[string]entry{}, down: map[string]time.Time{}}
 	dc, err := dockerclient.NewClientWithOpts(dockerclient.WithHost(opts.DockerHost), dockerclient.WithAPIVersionNegotiation())
 	if err != nil {
 		logger.Warn("Docker client unusable; container names come from containerd only", "host", opts.DockerHost, "err", err)
@@ -100,6 +117,7 @@ func NewResolver(logger *slog.Logger, opts Options) *Resolver {
 		logger.Warn("containerd client unusable", "endpoint", opts.CRIEndpoint, "err", err)
 	} else {
 		r.cri = containersapi.NewContainersClient(conn)
+		r.crVer = versionapi.NewVersionClient(conn)
 	}
 	return r
 }
@@ -109,27 +127,113 @@ func NewResolver(logger *slog.Logger, opts Options) *Resolver {
 // and is asked about again after a few seconds. It never blocks for much
 // longer than two seconds, whatever the runtimes do.
 func (r *Resolver) Resolve(ctx context.Context, containerID string) Identity {
+	id, _ := r.Lookup(ctx, containerID)
+	return id
+}
+
+// Lookup is Resolve that also says whether the runtimes know the id.
+func (r *Resolver) Lookup(ctx context.Context, containerID string) (Identity, Presence) {
 	if !isContainerID(containerID) {
-		return Identity{ContainerID: containerID}
+		return Identity{ContainerID: containerID}, Unanswered
 	}
 	now := r.now()
 	r.mu.Lock()
 	e, ok := r.cache[containerID]
 	r.mu.Unlock()
 	if ok && (e.known || now.Before(e.retryAt)) {
-		return e.id
+		return e.id, e.presence()
 	}
 	// One lookup per id however many scrapes ask at once.
 	v, _, _ := r.group.Do(containerID, func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
 		defer cancel()
-		id, known := r.lookup(ctx, containerID)
+		id, known, absent := r.lookup(ctx, containerID)
+		e := entry{id: id, known: known, absent: absent, retryAt: r.now().Add(missRetry)}
 		r.mu.Lock()
-		r.cache[containerID] = entry{id: id, known: known, retryAt: r.now().Add(missRetry)}
+		r.cache[containerID] = e
 		r.mu.Unlock()
-		return id, nil
+		return e, nil
 	})
-	return v.(Identity)
+	e = v.(entry)
+	return e.id, e.presence()
+}
+
+func (e entry) presence() Presence {
+	switch {
+	case e.known:
+		return Present
+	case e.absent:
+		return Absent
+	}
+	return Unanswered
+}
+
+// Runtime names a runtime the resolver asks.
+type Runtime string
+
+const (
+	Docker     Runtime = "docker"
+	Containerd Runtime = "containerd"
+)
+
+// PresenceIn asks the given runtimes, uncached, whether they know a
+// container: Present if one does, Absent if every one of them answered that
+// it does not, Unanswered otherwise.
+func (r *Resolver) PresenceIn(ctx context.Context, containerID string, runtimes ...Runtime) Presence {
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
+	out := Absent
+	for _, rt := range runtimes {
+		var p Presence
+		switch rt {
+		case Docker:
+			_, p = r.lookupDocker(ctx, containerID)
+		case Containerd:
+			_, p = r.lookupContainerd(ctx, containerID)
+		}
+		if p == Present {
+			return Present
+		}
+		if p == Unanswered {
+			out = Unanswered
+		}
+	}
+	if len(runtimes) == 0 {
+		return Unanswered
+	}
+	return out
+}
+
+// Reach asks each runtime for its version: what `breakwater check` reports.
+func (r *Resolver) Reach(ctx context.Context) map[Runtime]string {
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
+	out := map[Runtime]string{}
+	if r.docker == nil {
+		out[Docker] = "no client for " + r.opts.DockerHost
+	} else if v, err := r.docker.ServerVersion(ctx); err != nil {
+		out[Docker] = "unreachable at " + r.opts.DockerHost + ": " + err.Error()
+	} else {
+		out[Docker] = "reached at " + r.opts.DockerHost + " (Docker " + v.Version + ")"
+	}
+	if r.crVer == nil {
+		out[Containerd] = "no client for " + r.opts.CRIEndpoint
+	} else if v, err := r.crVer.Version(ctx, &emptypb.Empty{}); err != nil {
+		out[Containerd] = "unreachable at " + r.opts.CRIEndpoint + ": " + status.Convert(err).Message()
+	} else {
+		out[Containerd] = "reached at " + r.opts.CRIEndpoint + " (containerd " + v.GetVersion() + ")"
+	}
+	return out
+}
+
+// Sockets returns the paths of the runtime sockets the resolver talks to
+// (a Docker host that is not a Unix socket is left out).
+func (r *Resolver) Sockets() []string {
+	var out []string
+	if p, ok := strings.CutPrefix(r.opts.DockerHost, "unix://"); ok {
+		out = append(out, p)
+	}
+	return append(out, strings.TrimPrefix(r.opts.CRIEndpoint, "unix://"))
 }
 
 // Forget drops a container from the cache, once its series have expired.
@@ -139,50 +243,73 @@ func (r *Resolver) Forget(containerID string) {
 	r.mu.Unlock()
 }
 
-func (r *Resolver) lookup(ctx context.Context, id string) (Identity, bool) {
-	if r.docker != nil && r.usable("docker") {
-		info, err := r.docker.ContainerInspect(ctx, id)
-		switch {
-		case err == nil:
-			out := Identity{ContainerID: id, Name: strings.TrimPrefix(info.Name, "/")}
-			if info.Config != nil {
-				out.Image = info.Config.Image
-				out.Namespace = info.Config.Labels[LabelPodNamespace]
-				out.Pod = info.Config.Labels[LabelPodName]
-				out.Container = info.Config.Labels[LabelContainerName]
-			}
-			r.up("docker")
-			return out, true
-		case cerrdefs.IsNotFound(err):
-			r.up("docker")
-		default:
-			r.fail("docker", err)
-		}
+// lookup asks Docker, then containerd. absent is true when each runtime
+// there is answered and none knows the id.
+func (r *Resolver) lookup(ctx context.Context, id string) (_ Identity, known, absent bool) {
+	ident, p := r.lookupDocker(ctx, id)
+	if p == Present {
+		return ident, true, false
 	}
-	if r.cri != nil && r.usable("containerd") {
-		ctx := metadata.AppendToOutgoingContext(ctx, "containerd-namespace", criNamespace)
-		resp, err := r.cri.Get(ctx, &containersapi.GetContainerRequest{ID: id})
-		switch {
-		case err == nil:
-			c := resp.GetContainer()
-			l := c.GetLabels()
-			r.up("containerd")
-			return Identity{
-				ContainerID: id,
-				// containerd has no container names; kubelet's is the closest.
-				Name:      l[LabelContainerName],
-				Image:     c.GetImage(),
-				Namespace: l[LabelPodNamespace],
-				Pod:       l[LabelPodName],
-				Container: l[LabelContainerName],
-			}, true
-		case status.Code(err) == codes.NotFound:
-			r.up("containerd")
-		default:
-			r.fail("containerd", err)
-		}
+	absent = p == Absent
+	ident, p = r.lookupContainerd(ctx, id)
+	if p == Present {
+		return ident, true, false
 	}
-	return Identity{ContainerID: id}, false
+	return Identity{ContainerID: id}, false, absent && p == Absent
+}
+
+func (r *Resolver) lookupDocker(ctx context.Context, id string) (Identity, Presence) {
+	if r.docker == nil || !r.usable("docker") {
+		return Identity{ContainerID: id}, Unanswered
+	}
+	info, err := r.docker.ContainerInspect(ctx, id)
+	switch {
+	case err == nil:
+		out := Identity{ContainerID: id, Name: strings.TrimPrefix(info.Name, "/")}
+		if info.Config != nil {
+			out.Image = info.Config.Image
+			out.Namespace = info.Config.Labels[LabelPodNamespace]
+			out.Pod = info.Config.Labels[LabelPodName]
+			out.Container = info.Config.Labels[LabelContainerName]
+		}
+		r.up("docker")
+		return out, Present
+	case cerrdefs.IsNotFound(err):
+		r.up("docker")
+		return Identity{ContainerID: id}, Absent
+	default:
+		r.fail("docker", err)
+		return Identity{ContainerID: id}, Unanswered
+	}
+}
+
+func (r *Resolver) lookupContainerd(ctx context.Context, id string) (Identity, Presence) {
+	if r.cri == nil || !r.usable("containerd") {
+		return Identity{ContainerID: id}, Unanswered
+	}
+	ctx = metadata.AppendToOutgoingContext(ctx, "containerd-namespace", criNamespace)
+	resp, err := r.cri.Get(ctx, &containersapi.GetContainerRequest{ID: id})
+	switch {
+	case err == nil:
+		c := resp.GetContainer()
+		l := c.GetLabels()
+		r.up("containerd")
+		return Identity{
+			ContainerID: id,
+			// containerd has no container names; kubelet's is the closest.
+			Name:      l[LabelContainerName],
+			Image:     c.GetImage(),
+			Namespace: l[LabelPodNamespace],
+			Pod:       l[LabelPodName],
+			Container: l[LabelContainerName],
+		}, Present
+	case status.Code(err) == codes.NotFound:
+		r.up("containerd")
+		return Identity{ContainerID: id}, Absent
+	default:
+		r.fail("containerd", err)
+		return Identity{ContainerID: id}, Unanswered
+	}
 }
 
 func (r *Resolver) usable(backend string) bool {

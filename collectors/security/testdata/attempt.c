@@ -56,6 +56,11 @@ int main(int argc, char **argv)
 		for (int i = 0; i < n; i++)
 			r = unshare(CLONE_NEWUSER);
 		report(t, r);
+	} else if (!strcmp(t, "many-denied")) { /* three distinct calls Docker's seccomp profile refuses */
+		report("unshare", unshare(CLONE_NEWUSER));
+		mkdir("/tmp/bwmnt", 0700);
+		report("mount", mount("none", "/tmp/bwmnt", "tmpfs", 0, ""));
+		report("umount2", umount2("/tmp/bwmnt", 0));
 	} else if (!strcmp(t, "pivot_root")) {
 		report(t, syscall(SYS_pivot_root, "/", "/"));
 	} else if (!strcmp(t, "chroot")) {

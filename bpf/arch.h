@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: (BSD-2-Clause OR GPL-2.0-only) */
+/*
+ * Architecture-neutral access to a syscall's number, ABI and arguments, as
+ * the syscall tracepoints see them (the task's saved user registers).
+ * Everything else in breakwater's programs is architecture-free.
+ */
+#ifndef BREAKWATER_ARCH_H
+#define BREAKWATER_ARCH_H
+
+#include "types.h"
+
+/* The registers a syscall entered with are copied once per event into a
+ * buffer (one probe read) and read from there at the running kernel's
+ * offsets: the syscall hooks are raw tracepoints, whose registers pointer
+ * cannot be dereferenced directly, because raw tracepoints cost least on
+ * every host syscall. */
+#define REGS_BUF 512
+#define REG(r, field) (*(const u64 *)((const char *)(r) + (bpf_core_field_offset(struct pt_regs, field) & (REGS_BUF - 8))))
+
+#if defined(__TARGET_ARCH_arm64)
+
+#define TIF_32BIT 22 /* arch/arm64/include/asm/thread_info.h */
+
+static __always_inline u8 sc_abi(struct task_struct *t, long nr)
+{
+	return (t->thread_info.flags & (1UL << TIF_32BIT)) ? ABI_COMPAT : ABI_NATIVE;
+}
+
+static __always_inline u32 sc_slot(long nr)
+{
+	return (u32)nr & (SYSCALL_SLOTS - 1);
+}
+
+#define XREG(r, i) (*(const u64 *)((const char *)(r) + ((bpf_core_field_offset(struct pt_regs, regs) + 8 * (i)) & (REGS_BUF - 8))))
+
+/* The syscall number as sys_exit sees it. */
+static __always_inline long sc_nr(const void *r)
+{
+	return (s32)(*(const u32 *)((const char *)r + (bpf_core_field_offset(struct pt_regs, syscallno) & (REGS_BUF - 8))));
+}
+
+/* AArch64 and AArch32 pass arguments in x0-x5 / r0-r5; x0 is the return
+ * value by sys_exit, orig_x0 keeps the first argument. */
+static __always_inline u64 sc_arg(const void *r, u8 abi, int n)
+{
+	switch (n) {
+	case 0:
+		return REG(r, orig_x0);
+	case 1:
+		return XREG(r, 1);
+	case 2:
+		return XREG(r, 2);
+	case 3:
+		return XREG(r, 3);
+	case 4:
+		return XREG(r, 4);
+	default:
+		return XREG(r, 5);
+	}
+}
+
+/* rt_sigreturn (AArch64 139, AArch32 173) and sigreturn (AArch32 119)
+ * rewrite the registers; their exit cannot be matched with their entry. */
+static __always_inline bool sc_rewrites_regs(u8 abi, u32 slot)
+{
+	if (abi == ABI_NATIVE)
+		return slot == 139;
+	return slot == 173 || slot == 119;
+}
+
+#else /* x86_64 */
+
+#define TS_COMPAT 0x0002 /* arch/x86/include/asm/thread_info.h */
+#define X32_SYSCALL_BIT 0x40000000
+
+static __always_inline u8 sc_abi(struct task_struct *t, long nr)
+{
+	if (t->thread_info.status & TS_COMPAT)
+		return ABI_COMPAT;
+	if (nr & X32_SYSCALL_BIT)
+		return ABI_X32;
+	return ABI_NATIVE;
+}
+
+static __always_inline u32 sc_slot(long nr)
+{
+	return (u32)nr & ~X32_SYSCALL_BIT & (SYSCALL_SLOTS - 1);
+}
+
+static __always_inline long sc_nr(const void *r)
+{
+	return (long)REG(r, orig_ax);
+}
+
+/* x86_64 and x32: rdi rsi rdx r10 r8 r9; ia32: ebx ecx edx esi edi ebp,
+ * zero-extended to 32 bits as the compat entry does. */
+static __always_inline u64 sc_arg(const void *r, u8 abi, int n)
+{
+	if (abi == ABI_COMPAT) {
+		switch (n) {
+		case 0:
+			return (u32)REG(r, bx);
+		case 1:
+			return (u32)REG(r, cx);
+		case 2:
+			return (u32)REG(r, dx);
+		case 3:
+			return (u32)REG(r, si);
+		case 4:
+			return (u32)REG(r, di);
+		default:
+			return (u32)REG(r, bp);
+		}
+	}
+	switch (n) {
+	case 0:
+		return REG(r, di);
+	case 1:
+		return REG(r, si);
+	case 2:
+		return REG(r, dx);
+	case 3:
+		return REG(r, r10);
+	case 4:
+		return REG(r, r8);
+	default:
+		return REG(r, r9);
+	}
+}
+
+/* rt_sigreturn (x86_64 15, x32 513, ia32 173) and sigreturn (ia32 119)
+ * restore the registers; their exit cannot be matched with their entry. */
+static __always_inline bool sc_rewrites_regs(u8 abi, u32 slot)
+{
+	switch (abi) {
+	case ABI_NATIVE:
+		return slot == 15;
+	case ABI_X32:
+		return slot == 513;
+	default:
+		return slot == 173 || slot == 119;
+	}
+}
+
+#endif
+
+/* sc_args_hash identifies one call (ABI, number and arguments) so that
+ * sys_exit can tell a call that entered from one the seccomp filter refused
+ * before sys_enter. The registers hold the arguments for the whole call. */
+static __always_inline u64 sc_args_hash(const void *r, u8 abi, long nr)
+{
+	u64 h = ((u64)nr + 1) ^ ((u64)abi << 56);
+	h ^= sc_arg(r, abi, 0) * 0x9e3779b97f4a7c15ULL;
+	h ^= sc_arg(r, abi, 1) * 0xc2b2ae3d27d4eb4fULL;
+	h ^= sc_arg(r, abi, 2) * 0x165667b19e3779f9ULL;
+	h ^= sc_arg(r, abi, 3) * 0xd6e8feb86659fd93ULL;
+	h ^= sc_arg(r, abi, 4) * 0xff51afd7ed558ccdULL;
+	h ^= sc_arg(r, abi, 5) * 0xc4ceb9fe1a85ec53ULL;
+	return h | 1; /* never 0, which means "no call in flight" */
+}
+
+#endif

@@ -1,0 +1,733 @@
+/* SPDX-License-Identifier: (BSD-2-Clause OR GPL-2.0-only) */
+/*
+ * Classification: what object a syscall reached, decided from the kernel's
+ * own objects wherever they exist (the opened file's inode, filesystem and
+ * dentries; the connected socket's peer), and from the path the kernel would
+ * have walked where the call failed and left no object behind.
+ */
+#ifndef BREAKWATER_CLASSIFY_H
+#define BREAKWATER_CLASSIFY_H
+
+#include "types.h"
+#include "arch.h"
+
+#define EPERM 1
+#define ENOENT 2
+#define EACCES 13
+#define ENOSYS 38
+#define EINPROGRESS 115
+#define MAX_ERRNO 4095
+
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+#define SYS_CONNECT 3 /* socketcall(2) call number */
+
+#define S_IFMT 00170000
+#define S_IFBLK 0060000
+#define S_IFCHR 0020000
+#define O_ACCMODE 00000003
+#define O_CREAT 00000100
+#define O_TRUNC 00001000
+#define AT_FDCWD -100
+#define FMODE_WRITE 0x2
+#define SECCOMP_MODE_FILTER 2
+
+#define CLONE_NEWTIME 0x00000080
+#define CLONE_NEWNS 0x00020000
+#define CLONE_NEWCGROUP 0x02000000
+#define CLONE_NEWUTS 0x04000000
+#define CLONE_NEWIPC 0x08000000
+#define CLONE_NEWUSER 0x10000000
+#define CLONE_NEWPID 0x20000000
+#define CLONE_NEWNET 0x40000000
+
+#define PTRACE_POKETEXT 4
+#define PTRACE_POKEDATA 5
+#define PTRACE_POKEUSR 6
+#define PTRACE_ATTACH 16
+#define PTRACE_SEIZE 0x4206
+
+#define PROC_SUPER_MAGIC 0x9fa0
+#define CGROUP_SUPER_MAGIC 0x27e0eb /* cgroup v1 */
+#define SYSFS_MAGIC 0x62656572
+#define BINFMTFS_MAGIC 0x42494e4d
+
+#define MEM_MAJOR 1 /* /dev/mem 1:1, /dev/kmem 1:2, /dev/port 1:4 */
+#define KDEV(ma, mi) (((u32)(ma) << 20) | (u32)(mi))
+
+#define PATH_BUF 4096 /* PATH_MAX: the kernel refuses longer paths before walking them */
+#define COMPS 8       /* trailing path components kept; patterns need at most 5 and "nothing above" */
+#define COMP_LEN 32   /* bytes kept of a component (a power of two: indexes are masked); longer names match no pattern */
+
+/* BOUND masks an index the code has checked, behind a barrier so that the
+ * compiler keeps the mask the verifier needs. */
+#define BOUND(x, mask)                                                                                                 \
+	({                                                                                                             \
+		u64 __v = (x);                                                                                         \
+		barrier_var(__v);                                                                                      \
+		__v & (mask);                                                                                          \
+	})
+
+static __always_inline bool is_error(long ret)
+{
+	return ret < 0 && ret >= -MAX_ERRNO;
+}
+
+/* ns_types maps CLONE_NEW* flags to a bit per enum ns_type. */
+static __always_inline u8 ns_types(u64 flags)
+{
+	u8 bits = 0;
+	if (flags & CLONE_NEWNS)
+		bits |= 1 << NS_MNT;
+	if (flags & CLONE_NEWPID)
+		bits |= 1 << NS_PID;
+	if (flags & CLONE_NEWNET)
+		bits |= 1 << NS_NET;
+	if (flags & CLONE_NEWUSER)
+		bits |= 1 << NS_USER;
+	if (flags & CLONE_NEWUTS)
+		bits |= 1 << NS_UTS;
+	if (flags & CLONE_NEWIPC)
+		bits |= 1 << NS_IPC;
+	if (flags & CLONE_NEWCGROUP)
+		bits |= 1 << NS_CGROUP;
+	if (flags & CLONE_NEWTIME)
+		bits |= 1 << NS_TIME;
+	return bits;
+}
+
+/* task_file returns the file behind a descriptor of a task, or NULL. */
+static __always_inline struct file *task_file(struct task_struct *t, long fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	struct file **fds;
+	struct file *f = 0;
+	unsigned int max;
+
+	if (!fdt || fd < 0)
+		return 0;
+	max = BPF_CORE_READ(fdt, max_fds);
+	if ((unsigned long)fd >= max)
+		return 0;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_core_read(&f, sizeof(f), &fds[fd]))
+		return 0;
+	return f;
+}
+
+/* setns_fd_types returns the namespace type behind a setns fd, read from
+ * the nsfs inode. */
+static __always_inline u8 setns_fd_types(struct task_struct *t, long fd)
+{
+	struct file *f = task_file(t, fd);
+	void *ns;
+	u32 type = 0;
+
+	if (!f)
+		return 0;
+	ns = BPF_CORE_READ(f, f_inode, i_private);
+	if (!ns)
+		return 0;
+	if (bpf_core_field_exists(struct ns_common, ns_type))
+		type = BPF_CORE_READ((struct ns_common *)ns, ns_type);
+	else
+		type = BPF_CORE_READ((struct ns_common___pre618 *)ns, ops, type);
+	return ns_types(type);
+}
+
+/* Path components, collected from the end of a path. */
+struct comps {
+	char name[COMPS][COMP_LEN]; /* NUL-terminated, cut at COMP_LEN-1 */
+	u16 len[COMPS];             /* true lengths */
+	u32 n;
+	u8 top;     /* the walk reached its top: the filesystem's root, or the process's root */
+	u8 unknown; /* the walk ran out of budget: what is above is unknown, match suffixes */
+	u8 bad;     /* the path leaves the filesystem the walk is confined to */
+	u8 pad;
+};
+
+/* The state of the loops below. It lives in the scratch map value, not on
+ * the stack, so that the verifier sees every iteration alike (map contents
+ * are unknown to it) and does not walk all 4096 of them. */
+struct loop_state {
+	s64 pos;  /* fold: the character looked at, scanning backwards; -1 past the start */
+	s64 end;  /* fold: end (exclusive) of the component being scanned */
+	u64 skip; /* ".." not yet matched with a component */
+	u64 full; /* fold: more components than COMPS */
+	u64 d;    /* walk: the dentry looked at */
+	u64 m;    /* walk: the mount it is seen through (struct mount *) */
+	u64 root_d, root_m; /* walk: the process's root */
+	u64 mode; /* walk: enum walk_mode */
+	u64 start; /* basename: after the last '/' */
+};
+
+/* Per-CPU scratch of path classification: too large for the stack. */
+struct path_scratch {
+	char buf[PATH_BUF];
+	struct comps c;
+	struct loop_state l;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct path_scratch);
+} path_scratch SEC(".maps");
+
+static __always_inline struct path_scratch *scratch(void)
+{
+	u32 zero = 0;
+	return bpf_map_lookup_elem(&path_scratch, &zero);
+}
+
+/* comp_is reports whether component i is exactly the literal of n bytes
+ * (with its NUL). */
+static __always_inline bool comp_eq(struct comps *c, u32 i, const char *lit, u32 n)
+{
+	if (i >= c->n || i >= COMPS || c->len[BOUND(i, COMPS - 1)] != n - 1)
+		return false;
+#pragma unroll
+	for (u32 k = 0; k < COMP_LEN; k++) {
+		if (k >= n - 1)
+			return true;
+		if (c->name[BOUND(i, COMPS - 1)][k] != lit[k])
+			return false;
+	}
+	return false;
+}
+
+/* comp_prefix reports whether component i starts with the literal. */
+static __always_inline bool comp_has_prefix(struct comps *c, u32 i, const char *lit, u32 n)
+{
+	if (i >= c->n || i >= COMPS || c->len[BOUND(i, COMPS - 1)] < n - 1)
+		return false;
+#pragma unroll
+	for (u32 k = 0; k < COMP_LEN; k++) {
+		if (k >= n - 1)
+			return true;
+		if (c->name[BOUND(i, COMPS - 1)][k] != lit[k])
+			return false;
+	}
+	return false;
+}
+
+#define IS(i, lit) comp_eq(c, i, lit, sizeof(lit))
+#define HAS_PREFIX(i, lit) comp_has_prefix(c, i, lit, sizeof(lit))
+
+/* depth_is reports whether the walk has exactly n components below its
+ * top, or, when the top is unknown, at least n. */
+static __always_inline bool depth_is(struct comps *c, u32 n)
+{
+	if (c->unknown)
+		return c->n >= n;
+	return c->top && c->n == n;
+}
+
+/* match_in_fs names a location inside a filesystem of the given magic
+ * (components from the end up to the filesystem's root). */
+static __always_inline u8 match_in_fs(struct comps *c, unsigned long magic, bool write)
+{
+	if (c->bad || c->n == 0)
+		return PATH_NONE;
+	switch (magic) {
+	case PROC_SUPER_MAGIC:
+		if (!write)
+			return PATH_NONE;
+		if (depth_is(c, 3) && IS(1, "kernel") && IS(2, "sys"))
+			return PATH_PROC_SYS;
+		if (depth_is(c, 1) && IS(0, "sysrq-trigger"))
+			return PATH_PROC_SYS;
+		if (depth_is(c, 4) && IS(0, "register") && IS(1, "binfmt_misc") && IS(2, "fs") && IS(3, "sys"))
+			return PATH_PROC_SYS;
+		return PATH_NONE;
+	case BINFMTFS_MAGIC:
+		if (write && depth_is(c, 1) && IS(0, "register"))
+			return PATH_PROC_SYS;
+		return PATH_NONE;
+	case CGROUP_SUPER_MAGIC:
+		if (write && (IS(0, "release_agent") || IS(0, "notify_on_release")))
+			return PATH_RELEASE_AGENT;
+		return PATH_NONE;
+	case SYSFS_MAGIC:
+		if (write && depth_is(c, 2) && IS(0, "uevent_helper") && IS(1, "kernel"))
+			return PATH_UEVENT_HELPER;
+		return PATH_NONE;
+	}
+	return PATH_NONE;
+}
+
+/* match_absolute names a path as the process sees it from its root, for
+ * refused opens: the conventional places of procfs, sysfs and /dev. */
+static __always_inline u8 match_absolute(struct comps *c, bool write)
+{
+	if (c->n == 0)
+		return PATH_NONE;
+	if (write) {
+		if (depth_is(c, 4) && IS(1, "kernel") && IS(2, "sys") && IS(3, "proc"))
+			return PATH_PROC_SYS;
+		if (depth_is(c, 2) && IS(0, "sysrq-trigger") && IS(1, "proc"))
+			return PATH_PROC_SYS;
+		if (depth_is(c, 5) && IS(0, "register") && IS(1, "binfmt_misc") && IS(2, "fs") && IS(3, "sys") &&
+		    IS(4, "proc"))
+			return PATH_PROC_SYS;
+		if (IS(0, "release_agent") || IS(0, "notify_on_release"))
+			return PATH_RELEASE_AGENT;
+		if (depth_is(c, 3) && IS(0, "uevent_helper") && IS(1, "kernel") && IS(2, "sys"))
+			return PATH_UEVENT_HELPER;
+	}
+	if (depth_is(c, 2) && IS(1, "dev")) {
+		if (HAS_PREFIX(0, "sd") || HAS_PREFIX(0, "vd") || HAS_PREFIX(0, "hd") || HAS_PREFIX(0, "xvd") ||
+		    HAS_PREFIX(0, "nvme") || HAS_PREFIX(0, "dm-") || HAS_PREFIX(0, "mmcblk") || IS(0, "mem") ||
+		    IS(0, "kmem") || IS(0, "port"))
+			return PATH_BLOCK_DEVICE;
+	}
+	return PATH_NONE;
+}
+
+/* comp_add appends a component read from kernel memory. */
+static __always_inline void comp_add(struct comps *c, const char *name, u32 len)
+{
+	u32 i = c->n;
+	if (i >= COMPS)
+		return;
+	i &= COMPS - 1;
+	c->len[i] = len;
+	bpf_probe_read_kernel_str(c->name[i], COMP_LEN, name);
+	if (len < COMP_LEN)
+		c->name[i][BOUND(len, COMP_LEN - 1)] = 0;
+	c->n++;
+}
+
+/* The reverse fold of a path string: components from the end, "." and
+ * empty ones dropped, each ".." cancelling the next one to its left. No
+ * length is too long: the loop runs over the whole string. */
+static long fold_step(u64 idx, void *unused)
+{
+	struct path_scratch *s = scratch();
+	struct loop_state *l;
+	s64 i;
+	u32 start, len;
+	char ch;
+
+	if (!s)
+		return 1;
+	l = &s->l;
+	i = l->pos;
+	ch = i >= 0 ? s->buf[BOUND(i, PATH_BUF - 1)] : '/';
+	if (ch != '/') {
+		l->pos--;
+		return 0;
+	}
+	start = (u32)(i + 1);
+	len = (u32)(l->end - i - 1);
+	if (len == 0 || (len == 1 && s->buf[BOUND(start, PATH_BUF - 1)] == '.')) {
+		/* "//" or "." */
+	} else if (len == 2 && s->buf[BOUND(start, PATH_BUF - 1)] == '.' && s->buf[BOUND(start + 1, PATH_BUF - 1)] == '.') {
+		l->skip++;
+	} else if (l->skip) {
+		l->skip--;
+	} else if (s->c.n >= COMPS) {
+		l->full = 1;
+		return 1;
+	} else {
+		u32 n = BOUND(s->c.n, COMPS - 1);
+		s->c.len[n] = len;
+		for (u32 k = 0; k < COMP_LEN - 1; k++) {
+			if (k >= len)
+				break;
+			s->c.name[n][k] = s->buf[BOUND(start + k, PATH_BUF - 1)];
+		}
+		s->c.name[n][BOUND(len < COMP_LEN - 1 ? len : COMP_LEN - 1, COMP_LEN - 1)] = 0;
+		s->c.n++;
+	}
+	l->end = i;
+	l->pos--;
+	return i < 0 ? 1 : 0;
+}
+
+enum walk_mode {
+	WALK_IN_FS = 0, /* d_parent up to the filesystem's root: what the object is */
+	WALK_ABS = 1,   /* across mounts up to the process's root: where the process sees it */
+};
+
+static __always_inline struct mount *real_mount(struct vfsmount *v)
+{
+	return (struct mount *)((void *)v - bpf_core_field_offset(struct mount, mnt));
+}
+
+static long walk_step(u64 idx, void *unused)
+{
+	struct path_scratch *s = scratch();
+	struct loop_state *l;
+	struct dentry *d, *parent;
+	struct mount *m, *up;
+
+	if (!s)
+		return 1;
+	l = &s->l;
+	d = (struct dentry *)l->d;
+	m = (struct mount *)l->m;
+	parent = BPF_CORE_READ(d, d_parent);
+	if (l->mode == WALK_ABS) {
+		if (l->d == l->root_d && l->m == l->root_m) {
+			l->skip = 0; /* ".." at the root stays there */
+			s->c.top = 1;
+			return 1;
+		}
+		if (d == BPF_CORE_READ(m, mnt.mnt_root)) {
+			up = BPF_CORE_READ(m, mnt_parent);
+			if (up == m) {
+				s->c.unknown = 1; /* a root outside the process's view */
+				return 1;
+			}
+			l->d = (u64)BPF_CORE_READ(m, mnt_mountpoint);
+			l->m = (u64)up;
+			return 0;
+		}
+	} else if (d == parent) {
+		if (l->skip)
+			s->c.bad = 1; /* ".." would have crossed into another mount */
+		else
+			s->c.top = 1;
+		return 1;
+	}
+	if (l->skip) {
+		l->skip--;
+	} else {
+		if (s->c.n >= COMPS)
+			return 1;
+		comp_add(&s->c, (const char *)BPF_CORE_READ(d, d_name.name), BPF_CORE_READ(d, d_name.len));
+	}
+	l->d = (u64)parent;
+	return 0;
+}
+
+/* A dentry and the mount it is seen through. */
+struct place {
+	struct dentry *d;
+	struct vfsmount *m;
+};
+
+/* walk continues the components in s->c from a dentry upwards. */
+static __always_inline void walk(struct path_scratch *s, struct place from, struct place root, u64 skip, u8 mode)
+{
+	long n;
+
+	s->l.d = (u64)from.d;
+	s->l.m = (u64)real_mount(from.m);
+	s->l.root_d = (u64)root.d;
+	s->l.root_m = (u64)real_mount(root.m);
+	s->l.skip = skip;
+	s->l.mode = mode;
+	n = bpf_loop(PATH_BUF, walk_step, 0, 0);
+	if (n >= PATH_BUF && !s->c.top && !s->c.bad)
+		s->c.unknown = 1;
+}
+
+static __always_inline void comps_reset(struct comps *c, u32 n)
+{
+	c->n = n;
+	c->top = 0;
+	c->unknown = 0;
+	c->bad = 0;
+}
+
+/* classify_file names an opened file by what it is. */
+static __always_inline u8 classify_file(struct file *f, bool *write_out)
+{
+	struct inode *inode = BPF_CORE_READ(f, f_inode);
+	u16 mode = BPF_CORE_READ(inode, i_mode);
+	unsigned long magic;
+	bool write = BPF_CORE_READ(f, f_mode) & FMODE_WRITE;
+	struct path_scratch *s;
+	struct place at;
+
+	*write_out = write;
+	if ((mode & S_IFMT) == S_IFBLK)
+		return PATH_BLOCK_DEVICE;
+	if ((mode & S_IFMT) == S_IFCHR) {
+		u32 rdev = BPF_CORE_READ(inode, i_rdev);
+		if (rdev == KDEV(MEM_MAJOR, 1) || rdev == KDEV(MEM_MAJOR, 2) || rdev == KDEV(MEM_MAJOR, 4))
+			return PATH_BLOCK_DEVICE;
+		return PATH_NONE;
+	}
+	if (!write)
+		return PATH_NONE;
+	magic = BPF_CORE_READ(inode, i_sb, s_magic);
+	if (magic != PROC_SUPER_MAGIC && magic != CGROUP_SUPER_MAGIC && magic != SYSFS_MAGIC && magic != BINFMTFS_MAGIC)
+		return PATH_NONE;
+	s = scratch();
+	if (!s)
+		return PATH_NONE;
+	comps_reset(&s->c, 0);
+	at.d = BPF_CORE_READ(f, f_path.dentry);
+	at.m = BPF_CORE_READ(f, f_path.mnt);
+	walk(s, at, at, 0, WALK_IN_FS);
+	return match_in_fs(&s->c, magic, true);
+}
+
+/* classify_path names what a refused open would have reached: the path
+ * string folded from its end, continued from the directory it is relative
+ * to (the process's root, its working directory or dirfd), as the object
+ * it is inside that directory's filesystem and as the process sees it from
+ * its root. kernel says whether name points to kernel memory (io_uring's
+ * own copy) or to the caller's. */
+static __always_inline u8 classify_path(struct task_struct *t, long dirfd, const void *name, bool kernel, bool write)
+{
+	struct path_scratch *s = scratch();
+	struct place dir, root;
+	struct dentry *dd;
+	struct file *df;
+	u64 skip;
+	unsigned long magic;
+	long len;
+	u32 tail;
+	u8 sub;
+
+	if (!s || !name)
+		return PATH_NONE;
+	if (kernel)
+		len = bpf_probe_read_kernel_str(s->buf, PATH_BUF, name);
+	else
+		len = bpf_probe_read_user_str(s->buf, PATH_BUF, name);
+	if (len <= 1)
+		return PATH_NONE;
+	len--; /* without the NUL */
+	comps_reset(&s->c, 0);
+	s->l.pos = len - 1;
+	s->l.end = len;
+	s->l.skip = 0;
+	s->l.full = 0;
+	bpf_loop(PATH_BUF + 1, fold_step, 0, 0);
+	skip = s->l.skip;
+	if (s->l.full) {
+		/* More than COMPS components below whatever is above: no
+		 * anchored pattern matches; the suffix ones still may. */
+		struct comps *c = &s->c;
+		c->unknown = 1;
+		if (write && (IS(0, "release_agent") || IS(0, "notify_on_release")))
+			return PATH_RELEASE_AGENT;
+		return PATH_NONE;
+	}
+	tail = s->c.n;
+
+	root.d = BPF_CORE_READ(t, fs, root.dentry);
+	root.m = BPF_CORE_READ(t, fs, root.mnt);
+	if (s->buf[0] == '/') {
+		dir = root;
+	} else if ((int)dirfd == AT_FDCWD) {
+		dir.d = BPF_CORE_READ(t, fs, pwd.dentry);
+		dir.m = BPF_CORE_READ(t, fs, pwd.mnt);
+	} else {
+		df = task_file(t, dirfd);
+		if (!df)
+			return PATH_NONE;
+		dir.d = BPF_CORE_READ(df, f_path.dentry);
+		dir.m = BPF_CORE_READ(df, f_path.mnt);
+	}
+
+	/* The object, if the path stays inside the directory's filesystem. */
+	dd = dir.d;
+	magic = BPF_CORE_READ(dd, d_sb, s_magic);
+	if (magic == PROC_SUPER_MAGIC || magic == CGROUP_SUPER_MAGIC || magic == SYSFS_MAGIC || magic == BINFMTFS_MAGIC) {
+		walk(s, dir, root, skip, WALK_IN_FS);
+		sub = match_in_fs(&s->c, magic, write);
+		if (sub != PATH_NONE)
+			return sub;
+		comps_reset(&s->c, tail);
+	}
+	/* The path as the process sees it from its root. */
+	walk(s, dir, root, skip, WALK_ABS);
+	return match_absolute(&s->c, write);
+}
+
+/* Runtime API sockets, by the inode of their file (set by user space). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct sock_id);
+	__type(value, u8);
+} runtime_sockets SEC(".maps");
+
+/* Container runtime processes (dockerd, containerd, shims, cri-o, podman),
+ * by host tgid (set by user space): listeners of abstract sockets. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, u32);
+	__type(value, u8);
+} runtime_pids SEC(".maps");
+
+/* TCP ports of runtime APIs on the host (2375, 2376 by default). */
+const volatile u16 runtime_ports[4] = {};
+
+static __always_inline bool runtime_port(u16 port_be)
+{
+	u16 port = __builtin_bswap16(port_be);
+#pragma unroll
+	for (int i = 0; i < 4; i++)
+		if (runtime_ports[i] && runtime_ports[i] == port)
+			return true;
+	return false;
+}
+
+/* classify_connected names the peer of a connected socket. */
+static __always_inline u8 classify_connected(struct file *f)
+{
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	if (family == AF_UNIX) {
+		struct sock *peer = BPF_CORE_READ((struct unix_sock *)sk, peer);
+		struct dentry *d;
+		struct pid *pid;
+
+		if (peer) {
+			d = BPF_CORE_READ((struct unix_sock *)peer, path.dentry);
+			if (d) {
+				struct sock_id id = {
+					.ino = BPF_CORE_READ(d, d_inode, i_ino),
+					.dev = BPF_CORE_READ(d, d_inode, i_sb, s_dev),
+				};
+				if (bpf_map_lookup_elem(&runtime_sockets, &id))
+					return PATH_RUNTIME_SOCKET;
+			}
+		}
+		/* For a stream socket, the pid that listened on the other end. */
+		pid = BPF_CORE_READ(sk, sk_peer_pid);
+		if (pid) {
+			u32 nr = BPF_CORE_READ(pid, numbers[0].nr);
+			if (bpf_map_lookup_elem(&runtime_pids, &nr))
+				return PATH_RUNTIME_SOCKET;
+		}
+		return PATH_NONE;
+	}
+	if (family == AF_INET || family == AF_INET6) {
+		if (runtime_port(BPF_CORE_READ(sk, __sk_common.skc_dport)))
+			return PATH_RUNTIME_SOCKET;
+	}
+	return PATH_NONE;
+}
+
+static long base_step(u64 i, void *unused)
+{
+	struct path_scratch *s = scratch();
+	char ch;
+
+	if (!s)
+		return 1;
+	ch = s->buf[BOUND(i, 127)];
+	if (ch == 0 && i > 0) {
+		s->l.end = i;
+		return 1;
+	}
+	if (ch == '/')
+		s->l.start = i + 1;
+	return 0;
+}
+
+static long copy_step(u64 i, void *unused)
+{
+	struct path_scratch *s = scratch();
+
+	if (!s)
+		return 1;
+	s->c.name[0][BOUND(i, COMP_LEN - 1)] = s->buf[BOUND(s->l.start + i, 127)];
+	return 0;
+}
+
+/* classify_sockaddr names a refused connect by the address it asked for:
+ * the well-known runtime socket names (the length the caller passed, not a
+ * NUL, ends the name, as the kernel reads it) and the runtime TCP ports. */
+static __always_inline u8 classify_sockaddr(const void *addr, long addrlen, bool kernel, char *detail)
+{
+	struct path_scratch *s = scratch();
+	struct comps *c;
+	u16 family = 0;
+	u32 len;
+
+	if (!s || !addr || addrlen < 2)
+		return PATH_NONE;
+	if (kernel)
+		bpf_probe_read_kernel(&family, sizeof(family), addr);
+	else
+		bpf_probe_read_user(&family, sizeof(family), addr);
+	if (family == AF_INET || family == AF_INET6) {
+		u16 port = 0;
+		if (kernel)
+			bpf_probe_read_kernel(&port, sizeof(port), addr + 2);
+		else
+			bpf_probe_read_user(&port, sizeof(port), addr + 2);
+		return runtime_port(port) ? PATH_RUNTIME_SOCKET : PATH_NONE;
+	}
+	if (family != AF_UNIX)
+		return PATH_NONE;
+	len = addrlen - 2;
+	if (len > 108)
+		len = 108;
+	if (len == 0)
+		return PATH_NONE;
+	__builtin_memset(s->buf, 0, 112);
+	if (kernel)
+		bpf_probe_read_kernel(s->buf, BOUND(len, 127), addr + 2);
+	else
+		bpf_probe_read_user(s->buf, BOUND(len, 127), addr + 2);
+	s->buf[BOUND(len, 127)] = 0;
+	if (detail)
+		bpf_probe_read_kernel_str(detail, 112, s->buf[0] ? s->buf : s->buf + 1);
+	/* The basename: after the last '/' before the first NUL. */
+	c = &s->c;
+	comps_reset(c, 0);
+	s->l.start = 0;
+	s->l.end = len;
+	bpf_loop(len, base_step, 0, 0);
+	if (s->l.end <= (s64)s->l.start)
+		return PATH_NONE;
+	len = s->l.end - s->l.start;
+	c->len[0] = len;
+	bpf_loop(len < COMP_LEN - 1 ? len : COMP_LEN - 1, copy_step, 0, 0);
+	c->name[0][BOUND(len < COMP_LEN - 1 ? len : COMP_LEN - 1, COMP_LEN - 1)] = 0;
+	c->n = 1;
+	if (IS(0, "docker.sock") || IS(0, "containerd.sock") || IS(0, "containerd.sock.ttrpc") || IS(0, "crio.sock") ||
+	    IS(0, "podman.sock") || IS(0, "dockershim.sock") || IS(0, "cri-dockerd.sock"))
+		return PATH_RUNTIME_SOCKET;
+	return PATH_NONE;
+}
+
+/* What a path or socket sub-class means as a technique. */
+static __always_inline u8 path_technique(u8 sub)
+{
+	switch (sub) {
+	case PATH_PROC_SYS:
+		return TECH_PROC_SYS_WRITE;
+	case PATH_RELEASE_AGENT:
+		return TECH_RELEASE_AGENT;
+	case PATH_BLOCK_DEVICE:
+		return TECH_BLOCK_DEVICE;
+	case PATH_RUNTIME_SOCKET:
+		return TECH_RUNTIME_SOCKET;
+	case PATH_UEVENT_HELPER:
+		return TECH_KERNEL_INTERFACE;
+	}
+	return TECH_NONE;
+}
+
+static __always_inline bool open_for_write(u64 flags)
+{
+	return (flags & O_ACCMODE) != 0 || (flags & (O_CREAT | O_TRUNC));
+}
+
+/* mknod of a block device node, or of /dev/mem, /dev/kmem, /dev/port. */
+static __always_inline bool device_node(u64 mode, u64 dev)
+{
+	u32 major = (dev & 0xfff00) >> 8;
+	u32 minor = (dev & 0xff) | ((dev >> 12) & 0xfff00);
+	if ((mode & S_IFMT) == S_IFBLK)
+		return true;
+	return (mode & S_IFMT) == S_IFCHR && major == MEM_MAJOR && (minor == 1 || minor == 2 || minor == 4);
+}
+
+#endif

@@ -1,0 +1,3 @@
+package ia32
+
+func getpid32() int64
