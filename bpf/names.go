@@ -9,6 +9,7 @@ type (
 	CgroupRec      = securityCgroupRec
 	TaskRec        = securityTaskRec
 	SockID         = securitySockId
+	AddrRange      = securityAddrRange
 	SyscallEvent   = securitySyscallEvent
 	CgroupEvent    = securityCgroupEvent
 	FoldKey        = securityFoldKey
@@ -66,6 +67,7 @@ const (
 	CapSlots          = 64   // CAP_SLOTS
 	SyscallSlots      = 1024 // SYSCALL_SLOTS
 	DetailLen         = 256  // DETAIL_LEN
+	noauditRangeCount = 8    // NOAUDIT_RANGES
 )
 
 // The kernel counts by raw indexes; these tables are the one place that

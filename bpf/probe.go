@@ -222,6 +222,10 @@ func configure(spec *ebpf.CollectionSpec, opts Options) error {
 			descs[abi][nr] = d
 		}
 	}
+	var noaudit [noauditRangeCount]AddrRange
+	if ranges := NoauditRanges(); len(ranges) <= len(noaudit) {
+		copy(noaudit[:], ranges)
+	} // else: more than expected, and some would be missing: the syscall-based fallback instead
 	var ports [4]uint16
 	if len(opts.RuntimePorts) > len(ports) {
 		return fmt.Errorf("at most %d runtime ports, got %v", len(ports), opts.RuntimePorts)
@@ -240,6 +244,7 @@ func configure(spec *ebpf.CollectionSpec, opts Options) error {
 		{specs.SubcgroupBudget, opts.SubcgroupBudget},
 		{specs.SyscallDescs, descs},
 		{specs.RuntimePorts, ports},
+		{specs.NoauditRanges, noaudit},
 		{specs.UringNrOpenat, uint16(openat)},
 		{specs.UringNrOpenat2, uint16(openat2)},
 		{specs.UringNrConnect, uint16(connect)},

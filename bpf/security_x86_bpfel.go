@@ -22,6 +22,12 @@ const (
 	securityAbiABIS       securityAbi = 3
 )
 
+type securityAddrRange struct {
+	_     structs.HostLayout
+	Start uint64
+	End   uint64
+}
+
 type securityCgroupEvent struct {
 	_         structs.HostLayout
 	Type      uint32
@@ -210,6 +216,11 @@ type securitySockId struct {
 	Pad uint32
 }
 
+type securityStackBuf struct {
+	_   structs.HostLayout
+	Ips [16]uint64
+}
+
 type securitySyscallClass uint32
 
 const (
@@ -339,6 +350,7 @@ const (
 	securityMapRegsScratch        = "regs_scratch"
 	securityMapRuntimePids        = "runtime_pids"
 	securityMapRuntimeSockets     = "runtime_sockets"
+	securityMapStackScratch       = "stack_scratch"
 	securityMapTasks              = "tasks"
 	securityMapTrackedCgroups     = "tracked_cgroups"
 	securityMapUringReqs          = "uring_reqs"
@@ -360,6 +372,7 @@ const (
 	securityVarDeniedBudget       = "denied_budget"
 	securityVarEventIntervalNs    = "event_interval_ns"
 	securityVarInflight           = "inflight"
+	securityVarNoauditRanges      = "noaudit_ranges"
 	securityVarRuntimePorts       = "runtime_ports"
 	securityVarSelfTgid           = "self_tgid"
 	securityVarSubcgroupBudget    = "subcgroup_budget"
@@ -454,6 +467,7 @@ type securityMapSpecs struct {
 	RegsScratch    *ebpf.MapSpec `ebpf:"regs_scratch"`
 	RuntimePids    *ebpf.MapSpec `ebpf:"runtime_pids"`
 	RuntimeSockets *ebpf.MapSpec `ebpf:"runtime_sockets"`
+	StackScratch   *ebpf.MapSpec `ebpf:"stack_scratch"`
 	Tasks          *ebpf.MapSpec `ebpf:"tasks"`
 	TrackedCgroups *ebpf.MapSpec `ebpf:"tracked_cgroups"`
 	UringReqs      *ebpf.MapSpec `ebpf:"uring_reqs"`
@@ -471,6 +485,7 @@ type securityVariableSpecs struct {
 	DeniedBudget       *ebpf.VariableSpec `ebpf:"denied_budget"`
 	EventIntervalNs    *ebpf.VariableSpec `ebpf:"event_interval_ns"`
 	Inflight           *ebpf.VariableSpec `ebpf:"inflight"`
+	NoauditRanges      *ebpf.VariableSpec `ebpf:"noaudit_ranges"`
 	RuntimePorts       *ebpf.VariableSpec `ebpf:"runtime_ports"`
 	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
 	SubcgroupBudget    *ebpf.VariableSpec `ebpf:"subcgroup_budget"`
@@ -527,6 +542,7 @@ type securityMaps struct {
 	RegsScratch    *ebpf.Map `ebpf:"regs_scratch"`
 	RuntimePids    *ebpf.Map `ebpf:"runtime_pids"`
 	RuntimeSockets *ebpf.Map `ebpf:"runtime_sockets"`
+	StackScratch   *ebpf.Map `ebpf:"stack_scratch"`
 	Tasks          *ebpf.Map `ebpf:"tasks"`
 	TrackedCgroups *ebpf.Map `ebpf:"tracked_cgroups"`
 	UringReqs      *ebpf.Map `ebpf:"uring_reqs"`
@@ -549,6 +565,7 @@ func (m *securityMaps) Close() error {
 		m.RegsScratch,
 		m.RuntimePids,
 		m.RuntimeSockets,
+		m.StackScratch,
 		m.Tasks,
 		m.TrackedCgroups,
 		m.UringReqs,
@@ -567,6 +584,7 @@ type securityVariables struct {
 	DeniedBudget       *ebpf.Variable `ebpf:"denied_budget"`
 	EventIntervalNs    *ebpf.Variable `ebpf:"event_interval_ns"`
 	Inflight           *ebpf.Variable `ebpf:"inflight"`
+	NoauditRanges      *ebpf.Variable `ebpf:"noaudit_ranges"`
 	RuntimePorts       *ebpf.Variable `ebpf:"runtime_ports"`
 	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
 	SubcgroupBudget    *ebpf.Variable `ebpf:"subcgroup_budget"`

@@ -36,7 +36,15 @@ static int report(const char *what, long ret)
 	return 0;
 }
 
+static int attempt(int argc, char **argv);
+static int evade(int argc, char **argv);
+
 int main(int argc, char **argv)
+{
+	return attempt(argc, argv);
+}
+
+static int attempt(int argc, char **argv)
 {
 	const char *t = argc > 1 ? argv[1] : "";
 	const char *a = argc > 2 ? argv[2] : "";
@@ -147,8 +155,9 @@ int main(int argc, char **argv)
 		usleep(100000);
 		puts("control: done");
 	} else {
-		fprintf(stderr, "attempt: unknown technique %s\n", t);
-		return 2;
+		return evade(argc, argv);
 	}
 	return 0;
 }
+
+#include "evade.c"

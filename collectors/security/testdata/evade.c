@@ -1,0 +1,466 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The attempts an attacker who has read breakwater's source would make to
+ * slip past it: other names, other paths to the same object, other
+ * interfaces (ia32, io_uring), other cgroups. Each makes the attempt and
+ * stops there, like attempt.c: nothing is written to core_pattern or
+ * release_agent, what is mounted is unmounted, what is made is removed.
+ * Included by attempt.c.
+ */
+#include <linux/io_uring.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stddef.h>
+
+#define CORE "/proc/sys/kernel/core_pattern"
+
+static int open_report(const char *what, long r)
+{
+	report(what, r);
+	if (r >= 0)
+		close(r);
+	return 0;
+}
+
+/* ia32 syscalls from 64-bit code: int $0x80 with i386 numbers and
+ * arguments in ebx, ecx, edx, esi, edi. */
+static long int80(long nr, long a, long b, long c, long d, long e)
+{
+	long r;
+	__asm__ volatile("int $0x80"
+			 : "=a"(r)
+			 : "a"(nr), "b"(a), "c"(b), "d"(c), "S"(d), "D"(e)
+			 : "memory", "r8", "r9", "r10", "r11");
+	return r;
+}
+
+/* An int $0x80 result as a syscall() one: -1 and errno. */
+static long ia32(long nr, long a, long b, long c, long d, long e)
+{
+	long r = int80(nr, a, b, c, d, e);
+	if (r < 0 && r >= -4095) {
+		errno = -r;
+		return -1;
+	}
+	return r;
+}
+
+/* Pointers ia32 syscalls take must fit 32 bits: a page mapped low. */
+static char *low_page(void)
+{
+	static char *p;
+	if (!p)
+		p = mmap((void *)0x10000, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_32BIT, -1, 0);
+	return p == MAP_FAILED ? 0 : p;
+}
+
+/* A minimal io_uring: one submission, waited for. */
+struct ring {
+	int fd;
+	struct io_uring_sqe *sqes;
+	unsigned *sq_tail, *sq_array, *sq_mask;
+	struct io_uring_cqe *cqes;
+	unsigned *cq_head, *cq_tail, *cq_mask;
+};
+
+static int ring_setup(struct ring *r)
+{
+	struct io_uring_params p = {};
+	char *sq, *cq;
+	r->fd = syscall(SYS_io_uring_setup, 4, &p);
+	if (r->fd < 0)
+		return -1;
+	sq = mmap(0, p.sq_off.array + p.sq_entries * sizeof(unsigned), PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, IORING_OFF_SQ_RING);
+	cq = mmap(0, p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe), PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, IORING_OFF_CQ_RING);
+	r->sqes = mmap(0, p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, IORING_OFF_SQES);
+	if (sq == MAP_FAILED || cq == MAP_FAILED || r->sqes == MAP_FAILED)
+		return -1;
+	r->sq_tail = (unsigned *)(sq + p.sq_off.tail);
+	r->sq_mask = (unsigned *)(sq + p.sq_off.ring_mask);
+	r->sq_array = (unsigned *)(sq + p.sq_off.array);
+	r->cq_head = (unsigned *)(cq + p.cq_off.head);
+	r->cq_tail = (unsigned *)(cq + p.cq_off.tail);
+	r->cq_mask = (unsigned *)(cq + p.cq_off.ring_mask);
+	r->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+	return 0;
+}
+
+/* ring_run submits one operation and returns its result as a syscall would. */
+static long ring_run(struct ring *r, struct io_uring_sqe *sqe)
+{
+	unsigned tail = *r->sq_tail, idx = tail & *r->sq_mask;
+	long res;
+	r->sqes[idx] = *sqe;
+	r->sq_array[idx] = idx;
+	__atomic_store_n(r->sq_tail, tail + 1, __ATOMIC_RELEASE);
+	if (syscall(SYS_io_uring_enter, r->fd, 1, 1, IORING_ENTER_GETEVENTS, 0, 0) < 0)
+		return -1;
+	res = r->cqes[*r->cq_head & *r->cq_mask].res;
+	__atomic_store_n(r->cq_head, *r->cq_head + 1, __ATOMIC_RELEASE);
+	if (res < 0) {
+		errno = -res;
+		return -1;
+	}
+	return res;
+}
+
+static long uring_openat(const char *path, int flags)
+{
+	struct ring r;
+	struct io_uring_sqe sqe = {.opcode = IORING_OP_OPENAT, .fd = AT_FDCWD, .addr = (unsigned long)path, .open_flags = flags};
+	if (ring_setup(&r))
+		return -1;
+	return ring_run(&r, &sqe);
+}
+
+static long uring_connect(int s, struct sockaddr *sa, socklen_t len)
+{
+	struct ring r;
+	struct io_uring_sqe sqe = {.opcode = IORING_OP_CONNECT, .fd = s, .addr = (unsigned long)sa, .off = len};
+	if (ring_setup(&r))
+		return -1;
+	return ring_run(&r, &sqe);
+}
+
+/* unix_addr fills a sockaddr_un for path and returns its exact length:
+ * no NUL, and junk after it that a reader of NUL-terminated strings would
+ * take for part of the name. */
+static socklen_t unix_addr(struct sockaddr_un *sa, const char *path)
+{
+	memset(sa, 'X', sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	memcpy(sa->sun_path, path, strlen(path));
+	return offsetof(struct sockaddr_un, sun_path) + strlen(path);
+}
+
+/* own_cgroup returns the container's cgroup v2 path from /proc/self/cgroup. */
+static int own_cgroup(char *out, size_t n)
+{
+	char line[512];
+	FILE *f = fopen("/proc/self/cgroup", "r");
+	int found = 0;
+	while (f && fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "0::", 3)) {
+			line[strcspn(line, "\n")] = 0;
+			snprintf(out, n, "%s", line + 3);
+			found = 1;
+		}
+	}
+	if (f)
+		fclose(f);
+	return found ? 0 : -1;
+}
+
+static int write_pid(const char *procs)
+{
+	char buf[32];
+	int fd = open(procs, O_WRONLY), n;
+	if (fd < 0)
+		return -1;
+	n = snprintf(buf, sizeof(buf), "%d", getpid());
+	n = write(fd, buf, n) == n ? 0 : -1;
+	close(fd);
+	return n;
+}
+
+static int evade(int argc, char **argv)
+{
+	const char *t = argc > 1 ? argv[1] : "";
+	const char *a = argc > 2 ? argv[2] : "";
+	char path[4096];
+	long r;
+
+	if (!strcmp(t, "as-comm")) {
+		/* as-comm NAME TECHNIQUE...: call itself NAME first. */
+		prctl(PR_SET_NAME, a, 0, 0, 0);
+		return attempt(argc - 2, argv + 2);
+	} else if (!strcmp(t, "reexec")) {
+		/* reexec TECHNIQUE...: run again as /proc/self/exe, comm "exe". */
+		argv[2 - 1] = "exe";
+		execv("/proc/self/exe", argv + 1);
+		perror("execv");
+		return 1;
+	} else if (!strcmp(t, "cgroup-move")) {
+		/* cgroup-move sub|out TECHNIQUE...: move to a sub-cgroup of the
+		 * container, or out of its tree into one made at the top, then
+		 * attempt, then come back and remove what was made. */
+		char own[512], mnt[] = "/tmp/bwcg2", dir[1024], procs[1100], back[1100];
+		if (own_cgroup(own, sizeof(own)))
+			return 1;
+		mkdir(mnt, 0700);
+		if (mount("none", mnt, "cgroup2", 0, "")) {
+			report("cgroup2 mount", -1);
+			return 1;
+		}
+		if (!strcmp(a, "sub"))
+			snprintf(dir, sizeof(dir), "%s%s/bwsub", mnt, own);
+		else
+			snprintf(dir, sizeof(dir), "%s/bw-moved-out-%d", mnt, getpid());
+		mkdir(dir, 0755);
+		snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
+		snprintf(back, sizeof(back), "%s%s/cgroup.procs", mnt, own);
+		if (write_pid(procs)) {
+			report("cgroup move", -1);
+		} else {
+			printf("moved to %s\n", dir + strlen(mnt));
+			fflush(stdout);
+			attempt(argc - 2, argv + 2);
+			write_pid(back);
+		}
+		rmdir(dir);
+		umount(mnt);
+		return 0;
+	} else if (!strcmp(t, "lookalike-sub")) {
+		/* A sub-cgroup named like a container id, the attempt made from it. */
+		char own[512], mnt[] = "/tmp/bwcg2", dir[1024], procs[1100], back[1100];
+		if (own_cgroup(own, sizeof(own)))
+			return 1;
+		mkdir(mnt, 0700);
+		if (mount("none", mnt, "cgroup2", 0, ""))
+			return 1;
+		snprintf(dir, sizeof(dir), "%s%s/%s", mnt, own, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+		mkdir(dir, 0755);
+		snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
+		snprintf(back, sizeof(back), "%s%s/cgroup.procs", mnt, own);
+		if (!write_pid(procs)) {
+			attempt(argc - 1, argv + 1);
+			write_pid(back);
+		}
+		rmdir(dir);
+		umount(mnt);
+		return 0;
+	} else if (!strcmp(t, "subcgroup-flood")) {
+		/* subcgroup-flood N: make N sub-cgroups, then remove them. */
+		char own[512], mnt[] = "/tmp/bwcg2", dir[1024];
+		int n = atoi(a), made = 0;
+		if (own_cgroup(own, sizeof(own)))
+			return 1;
+		mkdir(mnt, 0700);
+		if (mount("none", mnt, "cgroup2", 0, ""))
+			return 1;
+		for (int i = 0; i < n; i++) {
+			snprintf(dir, sizeof(dir), "%s%s/flood-%d", mnt, own, i);
+			made += mkdir(dir, 0755) == 0;
+		}
+		printf("made %d sub-cgroups\n", made);
+		for (int i = 0; i < n; i++) {
+			snprintf(dir, sizeof(dir), "%s%s/flood-%d", mnt, own, i);
+			rmdir(dir);
+		}
+		umount(mnt);
+		return 0;
+	} else if (!strcmp(t, "ia32-unshare")) {
+		report(t, ia32(310, CLONE_NEWUSER, 0, 0, 0, 0));
+	} else if (!strcmp(t, "ia32-mount")) {
+		char *p = low_page();
+		strcpy(p, "none");
+		strcpy(p + 64, "/tmp/bwmnt32");
+		strcpy(p + 128, "tmpfs");
+		mkdir(p + 64, 0700);
+		r = ia32(21, (long)p, (long)p + 64, (long)p + 128, 0, 0);
+		report(t, r);
+		if (r == 0)
+			umount(p + 64);
+	} else if (!strcmp(t, "ia32-open-core")) {
+		char *p = low_page();
+		strcpy(p, CORE);
+		open_report(t, ia32(5, (long)p, O_WRONLY, 0, 0, 0));
+	} else if (!strcmp(t, "ia32-socketcall")) {
+		/* socketcall(SYS_CONNECT, {fd, addr, len}) to the Docker socket name. */
+		char *p = low_page();
+		struct sockaddr_un *sa = (struct sockaddr_un *)(p + 256);
+		unsigned *args = (unsigned *)p;
+		int s = socket(AF_UNIX, SOCK_STREAM, 0);
+		args[0] = s;
+		args[1] = (unsigned)(unsigned long)sa;
+		args[2] = unix_addr(sa, a[0] ? a : "/var/run/docker.sock");
+		report(t, ia32(102, 3, (long)args, 0, 0, 0));
+		close(s);
+	} else if (!strcmp(t, "ia32-benign")) {
+		/* ia32 rt_sigprocmask is 175, x86_64's init_module. */
+		char *p = low_page();
+		memset(p, 0, 16);
+		report(t, ia32(175, SIG_BLOCK, (long)p, (long)p + 8, 8, 0));
+	} else if (!strcmp(t, "clone3-user")) {
+		struct {
+			unsigned long long flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+		} args = {.flags = CLONE_NEWUSER, .exit_signal = SIGCHLD};
+		r = syscall(SYS_clone3, &args, sizeof(args));
+		if (r == 0)
+			_exit(0);
+		report(t, r);
+		if (r > 0)
+			waitpid(r, 0, 0);
+	} else if (!strcmp(t, "nosys")) {
+		report(t, syscall(1000)); /* no such syscall: it enters and fails with ENOSYS */
+	} else if (!strcmp(t, "epoll-file")) {
+		struct epoll_event ev = {.events = EPOLLIN};
+		int ep = epoll_create1(0), fd = open("/tmp/bwepoll", O_CREAT | O_RDWR, 0600);
+		report(t, epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev)); /* EPERM: a regular file */
+		close(fd);
+		close(ep);
+		unlink("/tmp/bwepoll");
+	} else if (!strcmp(t, "relative-core")) {
+		if (chdir("/proc/sys/kernel"))
+			return 1;
+		open_report(t, open("core_pattern", O_WRONLY));
+	} else if (!strcmp(t, "dirfd-core")) {
+		int dir = open("/proc/sys/kernel", O_RDONLY | O_DIRECTORY);
+		open_report(t, openat(dir, "core_pattern", O_WRONLY));
+		close(dir);
+	} else if (!strcmp(t, "dotted-core")) {
+		open_report(t, open("/proc/./sys//kernel/../kernel/./core_pattern", O_WRONLY));
+	} else if (!strcmp(t, "padded-core")) {
+		/* Past any fixed buffer: /tmp/.. repeated, then the path. */
+		path[0] = 0;
+		while (strlen(path) < 3000)
+			strcat(path, "/tmp/..");
+		strcat(path, CORE);
+		open_report(t, open(path, O_WRONLY));
+	} else if (!strcmp(t, "symlink-core")) {
+		unlink("/tmp/cp");
+		if (symlink(CORE, "/tmp/cp"))
+			return 1;
+		open_report(t, open("/tmp/cp", O_WRONLY));
+		unlink("/tmp/cp");
+	} else if (!strcmp(t, "creat-core")) {
+		/* creat truncates: only where the write-open itself is refused. */
+		r = open(CORE, O_WRONLY);
+		if (r >= 0) {
+			close(r);
+			puts("creat-core: skipped, core_pattern is writable here");
+			return 3;
+		}
+		open_report(t, creat(CORE, 0600));
+	} else if (!strcmp(t, "long-release")) {
+		/* A v1 hierarchy under a 150-character directory, its release_agent
+		 * opened for writing by absolute path, nothing written. */
+		char dir[256] = "/tmp/";
+		memset(dir + 5, 'd', 150);
+		dir[155] = 0;
+		mkdir(dir, 0700);
+		if (mount("cgroup", dir, "cgroup", 0, "none,name=breakwaterlong")) {
+			report("long-release mount", -1);
+			return 1;
+		}
+		snprintf(path, sizeof(path), "%s/release_agent", dir);
+		open_report(t, open(path, O_WRONLY));
+		umount(dir);
+		rmdir(dir);
+	} else if (!strcmp(t, "connect")) {
+		/* connect PATH: a Unix socket by path, the name given by length. */
+		struct sockaddr_un sa;
+		int s = socket(AF_UNIX, SOCK_STREAM, 0);
+		report(t, connect(s, (struct sockaddr *)&sa, unix_addr(&sa, a)));
+		close(s);
+	} else if (!strcmp(t, "uring-open-core")) {
+		open_report(t, uring_openat(CORE, O_WRONLY));
+	} else if (!strcmp(t, "uring-connect")) {
+		struct sockaddr_un sa;
+		int s = socket(AF_UNIX, SOCK_STREAM, 0);
+		report(t, uring_connect(s, (struct sockaddr *)&sa, unix_addr(&sa, a)));
+		close(s);
+	} else if (!strcmp(t, "mknod-other")) {
+		/* mknod-other MAJ:MIN: a host block device under another name. */
+		unsigned maj, min;
+		if (sscanf(a, "%u:%u", &maj, &min) != 2)
+			return 2;
+		unlink("/tmp/disk");
+		report("mknod", mknod("/tmp/disk", S_IFBLK | 0600, makedev(maj, min)));
+		open_report(t, open("/tmp/disk", O_RDONLY));
+		unlink("/tmp/disk");
+	} else if (!strcmp(t, "userns-mount")) {
+		/* A mount inside a user namespace of its own: a namespaced check. */
+		pid_t child = fork();
+		if (child == 0) {
+			if (unshare(CLONE_NEWUSER | CLONE_NEWNS))
+				_exit(1);
+			mkdir("/tmp/bwns", 0700);
+			_exit(mount("none", "/tmp/bwns", "tmpfs", 0, "") ? 2 : 0);
+		}
+		int st = 0;
+		waitpid(child, &st, 0);
+		printf("userns-mount: child exit %d\n", WEXITSTATUS(st));
+	} else if (!strcmp(t, "open-write")) {
+		/* open-write PATH: open for writing and close, nothing written. */
+		open_report(t, open(a, O_WRONLY));
+	} else if (!strcmp(t, "binfmt-register")) {
+		/* binfmt_misc's register opened for writing, nothing written. */
+		mkdir("/tmp/bwbinfmt", 0700);
+		if (mount("binfmt_misc", "/tmp/bwbinfmt", "binfmt_misc", 0, "")) {
+			report("binfmt_misc mount", -1);
+			return 1;
+		}
+		open_report(t, open("/tmp/bwbinfmt/register", O_WRONLY));
+		umount("/tmp/bwbinfmt");
+	} else if (!strcmp(t, "tcp")) {
+		/* tcp PORT: a TCP connect to the loopback. */
+		struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(atoi(a)), .sin_addr.s_addr = htonl(0x7f000001)};
+		int s = socket(AF_INET, SOCK_STREAM, 0);
+		report(t, connect(s, (struct sockaddr *)&sin, sizeof(sin)));
+		close(s);
+	} else if (!strcmp(t, "listen-abstract")) {
+		/* listen-abstract NAME SECONDS: a listener on an abstract socket. */
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		int l = socket(AF_UNIX, SOCK_STREAM, 0);
+		strncpy(sa.sun_path + 1, a, sizeof(sa.sun_path) - 2);
+		if (bind(l, (struct sockaddr *)&sa, offsetof(struct sockaddr_un, sun_path) + 1 + strlen(a)) || listen(l, 8)) {
+			perror("listen-abstract");
+			return 1;
+		}
+		puts("listening");
+		fflush(stdout);
+		sleep(argc > 3 ? atoi(argv[3]) : 30);
+		close(l);
+	} else if (!strcmp(t, "connect-abstract")) {
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		int s = socket(AF_UNIX, SOCK_STREAM, 0);
+		strncpy(sa.sun_path + 1, a, sizeof(sa.sun_path) - 2);
+		report(t, connect(s, (struct sockaddr *)&sa, offsetof(struct sockaddr_un, sun_path) + 1 + strlen(a)));
+		close(s);
+	} else if (!strcmp(t, "userns-exec")) {
+		/* A child in a user namespace of its own executes something: it
+		 * holds every capability there, none on the host. */
+		pid_t child = fork();
+		if (child == 0) {
+			if (unshare(CLONE_NEWUSER))
+				_exit(1);
+			execl("/bin/true", "true", (char *)0);
+			_exit(2);
+		}
+		int st = 0;
+		waitpid(child, &st, 0);
+		printf("userns-exec: child exit %d\n", WEXITSTATUS(st));
+	} else if (!strcmp(t, "benign")) {
+		/* What ordinary programs do near the classified objects. */
+		struct sockaddr_un sa;
+		char buf[64];
+		int l = socket(AF_UNIX, SOCK_STREAM, 0), s = socket(AF_UNIX, SOCK_STREAM, 0), fd;
+		fd = open(CORE, O_RDONLY);
+		if (fd >= 0) {
+			read(fd, buf, sizeof(buf));
+			close(fd);
+		}
+		close(open("/dev/null", O_WRONLY));
+		close(open("/dev/zero", O_RDONLY));
+		unlink("/tmp/app.sock");
+		socklen_t len = unix_addr(&sa, "/tmp/app.sock");
+		bind(l, (struct sockaddr *)&sa, len);
+		listen(l, 1);
+		connect(s, (struct sockaddr *)&sa, len);
+		close(s);
+		close(l);
+		unlink("/tmp/app.sock");
+		fd = uring_openat("/etc/passwd", O_RDONLY);
+		if (fd >= 0)
+			close(fd);
+		puts("benign: done");
+	} else {
+		fprintf(stderr, "attempt: unknown technique %s\n", t);
+		return 2;
+	}
+	return 0;
+}
