@@ -1,6 +1,7 @@
 package hardening
 
 import (
+	"github.com/breakwater/breakwater/bpf"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,8 +20,8 @@ func TestRestartAtOnce(t *testing.T) {
 	first := startOn(t, addr, nil)
 	attachedAll(t, first.metrics())
 	progs := testenv.LinkedPrograms(t, first.pid())
-	if len(progs) != 5 {
-		t.Fatalf("first exporter holds %d BPF links, want 5", len(progs))
+	if len(progs) != len(bpf.Hooks) {
+		t.Fatalf("first exporter holds %d BPF links, want %d", len(progs), len(bpf.Hooks))
 	}
 
 	stopAt := time.Now()
@@ -35,8 +36,8 @@ func TestRestartAtOnce(t *testing.T) {
 	again := testenv.LinkedPrograms(t, second.pid())
 	t.Logf("SIGTERM to exit: %s; SIGTERM to the second exporter serving on %s with every program attached: %s",
 		exited.Round(time.Millisecond), addr, serving.Round(time.Millisecond))
-	if len(again) != 5 {
-		t.Errorf("second exporter holds %d BPF links, want 5", len(again))
+	if len(again) != len(bpf.Hooks) {
+		t.Errorf("second exporter holds %d BPF links, want %d", len(again), len(bpf.Hooks))
 	}
 	for id := range again {
 		if progs[id] {
@@ -64,7 +65,7 @@ func TestRestartAtOnce(t *testing.T) {
 
 func attachedAll(t *testing.T, f families) {
 	t.Helper()
-	if v, n := f.sum("breakwater_bpf_program_attached", nil); v != 5 || n != 5 {
+	if v, n := f.sum("breakwater_bpf_program_attached", nil); v != float64(len(bpf.Hooks)) || n != len(bpf.Hooks) {
 		t.Errorf("breakwater_bpf_program_attached: %v of %d attached", v, n)
 	}
 	if v := f.value(t, "breakwater_scrape_collector_success", map[string]string{"collector": "security"}); v != 1 {
