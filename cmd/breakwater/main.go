@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -51,8 +52,10 @@ func run(args []string) int {
 	toolkitFlags := kingpinflag.AddFlags(app, ":9760")
 	metricsPath := app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 	maxRequests := app.Flag("web.max-requests", "Maximum number of parallel scrape requests; 0 means no limit.").Default("40").Int()
-	dockerHost := app.Flag("runtime.docker-host", "Docker engine address for container names and images.").Default("unix:///var/run/docker.sock").String()
-	criEndpoint := app.Flag("runtime.containerd-socket", "containerd socket for Kubernetes (CRI) container labels.").Default("/run/containerd/containerd.sock").String()
+	dockerHost := app.Flag("runtime.docker-host", "Docker engine address for container names and images (default: the first of "+
+		strings.Join(identity.DockerSockets, ", ")+" that exists).").String()
+	criEndpoint := app.Flag("runtime.containerd-socket", "containerd socket for Kubernetes (CRI) container labels (default: the first of "+
+		strings.Join(identity.ContainerdSockets, ", ")+" that exists).").String()
 
 	amConfig := alertpush.AddFlags(app)
 
@@ -103,9 +106,12 @@ func run(args []string) int {
 		deps.Escapes = pusher
 	}
 
-	// cAdvisor's Docker factory reads its own Go flag, not ours.
-	if err := flag.Set("docker", *dockerHost); err != nil {
-		logger.Warn("cAdvisor ignores --runtime.docker-host", "err", err)
+	// cAdvisor's Docker and containerd factories read their own Go flags,
+	// not ours: they ask the runtimes the resolver found.
+	for name, v := range map[string]string{"docker": resolver.DockerHost(), "containerd": resolver.ContainerdSocket()} {
+		if err := flag.Set(name, v); err != nil {
+			logger.Warn("cAdvisor ignores the runtime socket", "flag", name, "err", err)
+		}
 	}
 	set := collectors.New(deps)
 	defer func() {

@@ -161,7 +161,8 @@ func (c *Collector) identityOf(ctx context.Context, id uint64) (identity.Identit
 	if id == 0 {
 		return identity.Identity{}, c.cfg.CountHost
 	}
-	return c.containers.identity(ctx, id)
+	ident, ok := c.containers.identity(ctx, id)
+	return ident, ok && !ident.Sandbox // a pod's sandbox has no series
 }
 
 func (c *Collector) sendHealth(ch chan<- prometheus.Metric) {

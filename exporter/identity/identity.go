@@ -15,6 +15,9 @@ type Identity struct {
 	Namespace   string // io.kubernetes.pod.namespace
 	Pod         string // io.kubernetes.pod.name
 	Container   string // io.kubernetes.container.name
+	// Sandbox is a pod's sandbox (pause) container: the runtime's holder
+	// of the pod's namespaces, not a workload. It has no series.
+	Sandbox bool
 }
 
 // LabelValues returns the values for LabelNames.

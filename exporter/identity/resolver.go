@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +26,10 @@ const (
 	LabelPodNamespace  = "io.kubernetes.pod.namespace"
 	LabelPodName       = "io.kubernetes.pod.name"
 	LabelContainerName = "io.kubernetes.container.name"
+	// The runtimes' marks of a pod sandbox: containerd's CRI plugin, and
+	// dockershim / cri-dockerd.
+	LabelContainerdKind = "io.cri-containerd.kind"
+	LabelDockerType     = "io.kubernetes.docker.type"
 )
 
 const (
@@ -45,14 +50,37 @@ const (
 
 // Options say where the container runtimes listen.
 type Options struct {
-	// DockerHost is the Docker engine's address; empty means
-	// unix:///var/run/docker.sock.
+	// DockerHost is the Docker engine's address; empty means the first of
+	// DockerSockets that exists (the first of them if none does).
 	DockerHost string
 	// CRIEndpoint is containerd's socket, asked for containers Docker does
-	// not know (Kubernetes with containerd). Empty means
-	// /run/containerd/containerd.sock; a missing socket is not an error.
+	// not know (Kubernetes with containerd). Empty means the first of
+	// ContainerdSockets that exists; a missing socket is not an error.
 	CRIEndpoint string
 }
+
+// Where the runtimes' sockets are: /var/run is a link to /run on a host,
+// but a container (the DaemonSet, a scratch image) has only the path its
+// socket was mounted at.
+var (
+	DockerSockets     = []string{"/var/run/docker.sock", "/run/docker.sock"}
+	ContainerdSockets = []string{"/run/containerd/containerd.sock", "/var/run/containerd/containerd.sock"}
+)
+
+func firstExisting(paths []string) string {
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return paths[0]
+}
+
+// DockerHost is the Docker address the resolver uses.
+func (r *Resolver) DockerHost() string { return r.opts.DockerHost }
+
+// ContainerdSocket is the containerd socket the resolver uses.
+func (r *Resolver) ContainerdSocket() string { return r.opts.CRIEndpoint }
 
 // Resolver answers who a container is, from a cache filled by asking the
 // Docker engine and then containerd. It is shared by every collector so that
@@ -97,10 +125,10 @@ func NewResolver(logger *slog.Logger, opts Options) *Resolver {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.DockerHost == "" {
-		opts.DockerHost = "unix:///var/run/docker.sock"
+		opts.DockerHost = "unix://" + firstExisting(DockerSockets)
 	}
 	if opts.CRIEndpoint == "" {
-		opts.CRIEndpoint = "/run/containerd/containerd.sock"
+		opts.CRIEndpoint = firstExisting(ContainerdSockets)
 	}
 	r := &Resolver{logger: logger, opts: opts, now: time.Now, cache: map[string]entry{}, down: map[string]time.Time{}}
 	dc, err := dockerclient.NewClientWithOpts(dockerclient.WithHost(opts.DockerHost), dockerclient.WithAPIVersionNegotiation())
@@ -271,6 +299,7 @@ func (r *Resolver) lookupDocker(ctx context.Context, id string) (Identity, Prese
 			out.Namespace = info.Config.Labels[LabelPodNamespace]
 			out.Pod = info.Config.Labels[LabelPodName]
 			out.Container = info.Config.Labels[LabelContainerName]
+			out.Sandbox = info.Config.Labels[LabelDockerType] == "podsandbox"
 		}
 		r.up("docker")
 		return out, Present
@@ -302,6 +331,7 @@ func (r *Resolver) lookupContainerd(ctx context.Context, id string) (Identity, P
 			Namespace: l[LabelPodNamespace],
 			Pod:       l[LabelPodName],
 			Container: l[LabelContainerName],
+			Sandbox:   l[LabelContainerdKind] == "sandbox",
 		}, Present
 	case status.Code(err) == codes.NotFound:
 		r.up("containerd")

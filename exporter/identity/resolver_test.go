@@ -228,3 +228,30 @@ func TestResolveRuntimeDown(t *testing.T) {
 		})
 	}
 }
+
+// TestSocketsFoundWhereMounted: a container has only the path its socket
+// was mounted at, /run or /var/run; the resolver takes the one that exists.
+func TestSocketsFoundWhereMounted(t *testing.T) {
+	dir := t.TempDir()
+	defer func(d, c []string) { DockerSockets, ContainerdSockets = d, c }(DockerSockets, ContainerdSockets)
+	DockerSockets = []string{dir + "/var/run/docker.sock", dir + "/run/docker.sock"}
+	ContainerdSockets = []string{dir + "/run/containerd/containerd.sock", dir + "/var/run/containerd/containerd.sock"}
+	for _, p := range []string{DockerSockets[1], ContainerdSockets[1]} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := NewResolver(nil, Options{})
+	if got := r.DockerHost(); got != "unix://"+DockerSockets[1] {
+		t.Errorf("DockerHost = %q, want the /run one that exists", got)
+	}
+	if got := r.ContainerdSocket(); got != ContainerdSockets[1] {
+		t.Errorf("ContainerdSocket = %q, want the /var/run one that exists", got)
+	}
+	if r := NewResolver(nil, Options{DockerHost: "tcp://127.0.0.1:2375"}); r.DockerHost() != "tcp://127.0.0.1:2375" {
+		t.Errorf("an explicit Docker host is kept, got %q", r.DockerHost())
+	}
+}
