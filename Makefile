@@ -77,11 +77,11 @@ bench: build tools docker
 # generate regenerates the BPF objects (needs clang, llvm, libbpf-dev) and
 # every generated artifact; check-generated fails when the committed files drift.
 generate: rules dashboards
-	$(GO) generate ./bpf/...
+	$(GO) generate ./bpf/... ./bench/floor/... ./internal/syscalls/...
 	$(GO) run ./deploy/helm/generate
 
 check-generated: generate
-	git diff --exit-code -- bpf rules deploy dashboards || (echo "generated files drifted: run make generate and commit" >&2; exit 1)
+	git diff --exit-code -- bpf bench/floor internal/syscalls rules deploy dashboards || (echo "generated files drifted: run make generate and commit" >&2; exit 1)
 
 rules:
 	$(GO) run ./rules/generate

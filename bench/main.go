@@ -20,7 +20,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/breakwater/breakwater/bpf"
+	"github.com/breakwater/breakwater/bench/floor"
 	"github.com/breakwater/breakwater/collectors"
 	"github.com/breakwater/breakwater/collectors/resources"
 	"github.com/breakwater/breakwater/collectors/security"
@@ -79,42 +79,56 @@ func resourcesCost() {
 	}
 }
 
-// syscallCost measures getppid with no programs, empty programs and breakwater.
+// workload is one loop of bench/loop.c: its name and its rounds per
+// measurement.
+type workload struct {
+	name   string
+	rounds int
+	what   string
+}
+
+// syscallCost measures each workload with no programs, empty programs on
+// every hook breakwater uses, and breakwater, on the host and in a container.
 func syscallCost(calls, rounds int) {
 	const ctr = "bw-bench-loop"
 	loop, cleanup := programInContainer("bench/loop.c", ctr)
 	defer cleanup()
-
-	host := func() float64 { return measure(exec.Command(loop, strconv.Itoa(calls))) }
-	inContainer := func() float64 {
-		return measure(exec.Command("docker", "exec", ctr, "/bench/loop", strconv.Itoa(calls)))
+	workloads := []workload{
+		{"getppid", calls, "an ordinary syscall (the budget: 1.1x the floor on the host, 1.5x in a container)"},
+		{"open", calls / 6, "open and close of an ordinary file"},
+		{"setuid", calls / 3, "setuid to the current uid: a capability check each round"},
+		{"fork", calls / 300, "fork, exit and wait: the task-tracking hooks"},
 	}
-
 	conditions := programConditions()
-	results := map[string]map[string][]float64{}
-	for r := 0; r < rounds; r++ {
-		for _, c := range conditions {
-			teardown := c.setup()
-			if results[c.name] == nil {
-				results[c.name] = map[string][]float64{}
-			}
-			results[c.name]["host"] = append(results[c.name]["host"], host())
-			results[c.name]["container"] = append(results[c.name]["container"], inContainer())
-			teardown()
+	for _, w := range workloads {
+		host := func() float64 { return measure(exec.Command(loop, w.name, strconv.Itoa(w.rounds))) }
+		inContainer := func() float64 {
+			return measure(exec.Command("docker", "exec", ctr, "/bench/loop", w.name, strconv.Itoa(w.rounds)))
 		}
-	}
-
-	fmt.Printf("getppid, ns per call (median of %d rounds of %d calls)\n", rounds, calls)
-	fmt.Printf("%-16s %10s %10s\n", "condition", "host", "container")
-	med := map[string]map[string]float64{}
-	for _, c := range conditions {
-		med[c.name] = map[string]float64{"host": median(results[c.name]["host"]), "container": median(results[c.name]["container"])}
-		fmt.Printf("%-16s %10.1f %10.1f\n", c.name, med[c.name]["host"], med[c.name]["container"])
-	}
-	for _, where := range []string{"host", "container"} {
-		floor := med["empty programs"][where] - med["none"][where]
-		bw := med["breakwater"][where] - med["none"][where]
-		fmt.Printf("%s: empty programs add %.1f ns, breakwater adds %.1f ns: %.2fx the floor\n", where, floor, bw, bw/floor)
+		results := map[string]map[string][]float64{}
+		for r := 0; r < rounds; r++ {
+			for _, c := range conditions {
+				teardown := c.setup()
+				if results[c.name] == nil {
+					results[c.name] = map[string][]float64{}
+				}
+				results[c.name]["host"] = append(results[c.name]["host"], host())
+				results[c.name]["container"] = append(results[c.name]["container"], inContainer())
+				teardown()
+			}
+		}
+		fmt.Printf("\n%s: %s\nns per round (median of %d rounds of %d)\n", w.name, w.what, rounds, w.rounds)
+		fmt.Printf("%-16s %10s %10s\n", "condition", "host", "container")
+		med := map[string]map[string]float64{}
+		for _, c := range conditions {
+			med[c.name] = map[string]float64{"host": median(results[c.name]["host"]), "container": median(results[c.name]["container"])}
+			fmt.Printf("%-16s %10.1f %10.1f\n", c.name, med[c.name]["host"], med[c.name]["container"])
+		}
+		for _, where := range []string{"host", "container"} {
+			floor := med["empty programs"][where] - med["none"][where]
+			bw := med["breakwater"][where] - med["none"][where]
+			fmt.Printf("%s: empty programs add %.1f ns, breakwater adds %.1f ns: %.2fx the floor\n", where, floor, bw, bw/floor)
+		}
 	}
 }
 
@@ -130,7 +144,7 @@ func programConditions() []condition {
 	return []condition{
 		{"none", func() func() { return func() {} }},
 		{"empty programs", func() func() {
-			f, err := bpf.LoadFloor()
+			f, err := floor.Load()
 			if err != nil {
 				log.Fatalf("floor: %v", err)
 			}

@@ -5,4 +5,3 @@
 package bpf
 
 //go:generate go tool -modfile=../tools/go.mod bpf2go -cc clang -cflags "-O2 -g -Wall -Werror" -target amd64,arm64 -type syscall_event -type cgroup_event -type abi -type syscall_class -type technique -type ns_op -type ns_type -type mount_op -type deny_reason -type task_flag -type path_class -type origin -type event_type -type lost_reason security security.bpf.c -- -I./headers
-//go:generate go tool -modfile=../tools/go.mod bpf2go -cc clang -cflags "-O2 -g -Wall -Werror" -target amd64,arm64 floor floor.bpf.c -- -I./headers
