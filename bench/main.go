@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,6 +34,7 @@ func main() {
 	calls := flag.Int("calls", 3000000, "getppid calls per measurement")
 	rounds := flag.Int("rounds", 7, "measurements per condition (the median is reported)")
 	parts := flag.String("parts", "syscalls,storm,resources,alerts", "what to measure: syscalls, storm, resources, alerts")
+	only := flag.String("workloads", "getppid,open,setuid,fork", "which syscall workloads to measure")
 	stormCalls := flag.Int("storm-calls", 4000000, "denied calls per storm measurement")
 	attempts := flag.Int("attempts", 200, "escape attempts for the syscall-to-Alertmanager latency")
 	flag.Parse()
@@ -44,7 +46,7 @@ func main() {
 		want[strings.TrimSpace(p)] = true
 	}
 	if want["syscalls"] {
-		syscallCost(*calls, *rounds)
+		syscallCost(*calls, *rounds, strings.Split(*only, ","))
 	}
 	if want["storm"] {
 		stormRate(*stormCalls, *rounds)
@@ -89,7 +91,7 @@ type workload struct {
 
 // syscallCost measures each workload with no programs, empty programs on
 // every hook breakwater uses, and breakwater, on the host and in a container.
-func syscallCost(calls, rounds int) {
+func syscallCost(calls, rounds int, only []string) {
 	const ctr = "bw-bench-loop"
 	loop, cleanup := programInContainer("bench/loop.c", ctr)
 	defer cleanup()
@@ -101,6 +103,9 @@ func syscallCost(calls, rounds int) {
 	}
 	conditions := programConditions()
 	for _, w := range workloads {
+		if !slices.Contains(only, w.name) {
+			continue
+		}
 		host := func() float64 { return measure(exec.Command(loop, w.name, strconv.Itoa(w.rounds))) }
 		inContainer := func() float64 {
 			return measure(exec.Command("docker", "exec", ctr, "/bench/loop", w.name, strconv.Itoa(w.rounds)))

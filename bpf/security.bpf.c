@@ -630,11 +630,15 @@ static __always_inline struct cpu_cache *cpu_cache_get(void)
 	return bpf_map_lookup_elem(&cpu_cache, &zero);
 }
 
+/* cache_verdict remembers for the CPU whether the task is one every hook
+ * skips: the host and breakwater. The runtime's tasks are not skipped: once
+ * they have installed the container's seccomp filter, their calls are ones
+ * the filter must allow. */
 static __always_inline void cache_verdict(struct cpu_cache *cc, u64 regs, u64 gen, struct task_rec *r)
 {
 	cc->regs = regs;
 	cc->gen = gen;
-	cc->skip = !counted(r);
+	cc->skip = !r || (r->flags & TASK_SELF);
 }
 
 /* copy_regs copies a syscall's saved registers into the per-CPU buffer. */

@@ -48,6 +48,8 @@ func run(args []string) int {
 	serveCmd := app.Command("serve", "Serve metrics (the default).").Default()
 	checkCmd := app.Command("check", "Print which hooks this kernel supports and what coverage follows.")
 	ia32Cmd := app.Command(ia32ProbeCommand, "Make one ia32 syscall (for check).").Hidden()
+	profileCmd := app.Command("profile", "Print the seccomp profile learned for an image, from --collector.security.profile-dir: an allow-list of the syscalls its containers made.")
+	profileImage := profileCmd.Flag("image", "The image whose profile to print.").Required().String()
 
 	toolkitFlags := kingpinflag.AddFlags(app, ":9760")
 	metricsPath := app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
@@ -74,6 +76,17 @@ func run(args []string) int {
 		return check(os.Stdout, identity.NewResolver(logger, identity.Options{DockerHost: *dockerHost, CRIEndpoint: *criEndpoint}))
 	case ia32Cmd.FullCommand():
 		ia32.Probe()
+		return 0
+	case profileCmd.FullCommand():
+		out, learning, err := security.ExportProfile(security.ProfileDir(), *profileImage)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "breakwater: %v\n", err)
+			return 1
+		}
+		if learning {
+			fmt.Fprintf(os.Stderr, "breakwater: %s is still learning: the profile may lack calls its containers have not made yet\n", *profileImage)
+		}
+		fmt.Println(string(out))
 		return 0
 	case serveCmd.FullCommand():
 	}
@@ -134,6 +147,11 @@ func run(args []string) int {
 		promcollectors.NewGoCollector(), promcollectors.NewProcessCollector(promcollectors.ProcessCollectorOpts{}))
 
 	mux := http.NewServeMux()
+	if sec, ok := set.Get(security.Name); ok {
+		profiles := sec.(*security.Collector).ProfileHandler()
+		mux.Handle("/profiles", profiles)
+		mux.Handle("/profiles/", profiles)
+	}
 	mux.Handle(*metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
 		ErrorHandling:       promhttp.ContinueOnError,
@@ -145,7 +163,7 @@ func run(args []string) int {
 			Name:        "breakwater",
 			Description: "Per-container eBPF security counters and cAdvisor resource metrics",
 			Version:     version.Info(),
-			Links:       []web.LandingLinks{{Address: *metricsPath, Text: "Metrics"}},
+			Links:       []web.LandingLinks{{Address: *metricsPath, Text: "Metrics"}, {Address: "/profiles", Text: "Syscall profiles"}},
 		})
 		if err != nil {
 			logger.Error("building landing page", "err", err)

@@ -35,7 +35,11 @@ var (
 		"Distinct denied syscalls (syscall, reason, errno) counted per container; more are counted in breakwater_bpf_events_lost_total{reason=\"denied_budget\"}.").Default("32").Uint32()
 	eventIntervalFlag = kingpin.Flag("collector.security.event-interval",
 		"Shortest gap between two escape events (log lines, Alertmanager pushes) for the same container, syscall and result; repeats within it travel as a count with the next event, see breakwater_bpf_events_folded_total. 0 sends every attempt.").Default("10ms")
-	eventInterval  = eventIntervalFlag.Duration()
+	eventInterval = eventIntervalFlag.Duration()
+	profileDir    = kingpin.Flag("collector.security.profile-dir",
+		"Where the syscall profile learned for each image is kept across restarts (profiles.json); empty keeps them in memory only.").Default("/var/lib/breakwater").String()
+	learningPeriod = kingpin.Flag("collector.security.learning-period",
+		"How long containers of an image run while breakwater learns the image's syscalls; afterwards a syscall outside them counts in breakwater_syscalls_novel_total.").Default("1h").Duration()
 	runtimeSockets = kingpin.Flag("collector.security.runtime-socket",
 		"A container runtime API socket, by path on this host, whose connections count as runtime_socket escape attempts (repeatable; the well-known Docker, containerd, CRI-O and podman sockets and --runtime.* are always included).").Strings()
 )
@@ -57,7 +61,8 @@ func init() {
 	})
 	collectors.Register(Name, true, func(d collectors.Deps) (collectors.Collector, error) {
 		return New(d, Config{CountHost: *countHost, Expiry: *expiry, MaxContainers: *maxContainers,
-			DeniedBudget: *deniedBudget, EventInterval: *eventInterval, RuntimeSockets: *runtimeSockets})
+			DeniedBudget: *deniedBudget, EventInterval: *eventInterval, RuntimeSockets: *runtimeSockets,
+			ProfileDir: *profileDir, LearningPeriod: *learningPeriod})
 	})
 }
 
@@ -85,7 +90,15 @@ type Config struct {
 	LookalikeGrace time.Duration
 	// Without names optional BPF programs not to load (tests of the fallbacks).
 	Without []string
+	// ProfileDir keeps the learned syscall profiles; "" keeps them in memory.
+	ProfileDir string
+	// LearningPeriod is how long an image's containers run while its
+	// profile is learned; 0 means 1h.
+	LearningPeriod time.Duration
 }
+
+// ProfileDir is the --collector.security.profile-dir flag, for `breakwater profile`.
+func ProfileDir() string { return *profileDir }
 
 // CgroupListener learns of every new container cgroup the moment the kernel
 // creates it (for restart counting).
@@ -105,6 +118,9 @@ type Collector struct {
 	sink       escape.Sink
 	health     *collectors.Health
 	bootTime   time.Time // wall clock of boot, to date kernel event times
+
+	profiles  *profiles
+	lastLearn time.Time
 
 	logLimit logLimiter // one log line per container, technique and result per window
 	// strayBefore are kernel-tracked cgroups the last resync found neither
@@ -132,12 +148,20 @@ func New(d collectors.Deps, cfg Config) (*Collector, error) {
 	if cfg.RuntimePorts == nil {
 		cfg.RuntimePorts = []uint16{2375, 2376}
 	}
+	if cfg.LearningPeriod == 0 {
+		cfg.LearningPeriod = time.Hour
+	}
 	if cfg.MaxContainers <= 0 {
 		return nil, fmt.Errorf("--collector.security.max-containers must be positive, got %d", cfg.MaxContainers)
 	}
 	c := &Collector{logger: d.Logger, cfg: cfg, sink: d.Escapes, health: d.Health, resolver: d.Identity,
 		containers: newContainerTable(cfg.MaxContainers, cfg.Expiry, d.Identity)}
 	c.bootTime = bootTime()
+	c.profiles = newProfiles(cfg.ProfileDir, cfg.LearningPeriod)
+	if err := c.profiles.loadErr; err != nil {
+		d.Health.Degraded("profiles", err.Error())
+		d.Logger.Error("syscall profiles not restored; learning again", "err", err)
+	}
 	root, err := identity.UnifiedRoot()
 	if err != nil {
 		c.fail(fmt.Errorf("no cgroup v2 hierarchy: %w", err))
@@ -207,6 +231,11 @@ func (c *Collector) Close() error {
 		c.logPendingRepeats()
 		err = errors.Join(stopErr, c.probe.Close())
 	}
+	if c.profiles != nil {
+		if perr := c.profiles.save(time.Now(), 0); perr != nil {
+			c.logger.Error("saving syscall profiles", "err", perr)
+		}
+	}
 	// What the log folded since its last line is said once more, so the
 	// log accounts for every event it received.
 	for key, n := range c.logLimit.drain() {
@@ -225,6 +254,7 @@ func (c *Collector) housekeep(ctx context.Context) {
 		case <-tick.C:
 		}
 		c.resync(ctx)
+		c.learnProfiles(ctx, time.Now())
 		c.expire()
 		c.logLimit.prune(time.Now())
 	}

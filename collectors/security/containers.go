@@ -28,8 +28,9 @@ type container struct {
 	path        string // its own cgroup, relative to the unified root
 	containerID string
 	ident       identity.Identity
-	seen        time.Time // when user space learned of it
-	removed     time.Time // zero while the cgroup exists
+	seen        time.Time       // when user space learned of it
+	removed     time.Time       // zero while the cgroup exists
+	novel       map[string]bool // syscalls outside its image's profile it made
 }
 
 func newContainerTable(max int, expiry time.Duration, r *identity.Resolver) *containerTable {
@@ -158,6 +159,35 @@ func (t *containerTable) snapshot() map[uint64]container {
 	for id, c := range t.byID {
 		if c.removed.IsZero() {
 			out[id] = *c
+		}
+	}
+	return out
+}
+
+// addNovel records syscalls a container made outside its image's profile.
+func (t *containerTable) addNovel(id uint64, calls []string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c, ok := t.byID[id]
+	if !ok || len(calls) == 0 {
+		return
+	}
+	if c.novel == nil {
+		c.novel = map[string]bool{}
+	}
+	for _, n := range calls {
+		c.novel[n] = true
+	}
+}
+
+// novelCalls returns, by container id, the novel syscalls of each.
+func (t *containerTable) novelCalls() map[uint64][]string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[uint64][]string{}
+	for id, c := range t.byID {
+		for n := range c.novel {
+			out[id] = append(out[id], n)
 		}
 	}
 	return out

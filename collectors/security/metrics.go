@@ -30,6 +30,8 @@ var (
 		"Capability checks the kernel made for a container process; scope=\"host\" when checked against the initial user namespace, \"namespace\" inside a user namespace (see breakwater_capability_checks_inferred).", "capability", "result", "scope")
 	capsDesc = desc("container_capabilities",
 		"A dangerous capability was effective in the host user namespace for a process the container executed.", "capability")
+	novelDesc = desc("syscalls_novel_total",
+		"After its image's learning period, the container made this syscall, which no container of the image made while it learned.", "syscall")
 	escapeDesc = desc("escape_attempts_total",
 		"Classified container escape attempts; result=\"allowed\" means the kernel let the attempt succeed.", "technique", "result")
 
@@ -45,6 +47,8 @@ var (
 		"Containers whose series were dropped after --collector.security.expiry.", nil, nil)
 	evictedDesc = prometheus.NewDesc("breakwater_cgroups_evicted_total",
 		"Cgroups that looked like containers but that no runtime knows, no longer tracked.", nil, nil)
+	profilesDesc = prometheus.NewDesc("breakwater_syscall_profiles",
+		"Images whose syscall profile breakwater keeps, by whether it is still learning.", []string{"state"}, nil)
 	inferredDesc = prometheus.NewDesc("breakwater_capability_checks_inferred",
 		"1 when this kernel has no cap_capable tracepoint and breakwater_capability_checks_total is inferred from the results of the syscalls that need each capability; 0 when it counts the kernel's own checks.", nil, nil)
 )
@@ -152,6 +156,16 @@ func (c *Collector) Update(ch chan<- prometheus.Metric) error {
 			bpf.DenyReasonNames[bpf.DenyReason(d.Key.Reason)])
 	}
 	ds.emit(ch, deniedDesc, prometheus.CounterValue)
+
+	novel := series{}
+	for id, calls := range c.containers.novelCalls() {
+		if ident, ok := c.identityOf(ctx, id); ok {
+			for _, call := range calls {
+				novel.add(ident, 1, call)
+			}
+		}
+	}
+	novel.emit(ch, novelDesc, prometheus.CounterValue)
 	return nil
 }
 
@@ -200,6 +214,16 @@ func (c *Collector) sendHealth(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(expiredDesc, prometheus.CounterValue, float64(expired))
 	ch <- prometheus.MustNewConstMetric(evictedDesc, prometheus.CounterValue, float64(evicted))
 	ch <- prometheus.MustNewConstMetric(inferredDesc, prometheus.GaugeValue, inferred)
+	learning, learned := 0.0, 0.0
+	for _, image := range c.profiles.images() {
+		if pr, _ := c.profiles.get(image); pr.Since.IsZero() {
+			learning++
+		} else {
+			learned++
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(profilesDesc, prometheus.GaugeValue, learning, "learning")
+	ch <- prometheus.MustNewConstMetric(profilesDesc, prometheus.GaugeValue, learned, "learned")
 }
 
 func errnoName(e uint16) string {
