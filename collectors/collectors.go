@@ -111,7 +111,10 @@ func New(deps Deps) *Set {
 		if !*r.enabled {
 			continue
 		}
-		c, err := r.factory(deps)
+		// Each collector logs as node_exporter's do: collector=<name>.
+		d := deps
+		d.Logger = deps.Logger.With("collector", name)
+		c, err := r.factory(d)
 		if err != nil {
 			deps.Logger.Error("collector could not start; serving the others", "collector", name, "err", err)
 			s.failed[name] = err

@@ -46,18 +46,11 @@ var (
 
 func init() {
 	// Out-of-range values stop the exporter at parse time with the reason,
-	// instead of serving without the collector.
-	maxContainersFlag.Action(func(*kingpin.ParseContext) error {
-		if *maxContainers <= 0 {
-			return fmt.Errorf("--collector.security.max-containers must be positive, got %d", *maxContainers)
-		}
-		return nil
-	})
+	// instead of serving without the collector; Config.validate is the one
+	// place that knows the ranges.
+	maxContainersFlag.Action(func(*kingpin.ParseContext) error { return (Config{MaxContainers: *maxContainers}).validate() })
 	eventIntervalFlag.Action(func(*kingpin.ParseContext) error {
-		if *eventInterval < 0 {
-			return fmt.Errorf("--collector.security.event-interval must not be negative, got %v", *eventInterval)
-		}
-		return nil
+		return (Config{MaxContainers: 1, EventInterval: *eventInterval}).validate()
 	})
 	collectors.Register(Name, true, func(d collectors.Deps) (collectors.Collector, error) {
 		return New(d, Config{CountHost: *countHost, Expiry: *expiry, MaxContainers: *maxContainers,
@@ -99,6 +92,18 @@ type Config struct {
 
 // ProfileDir is the --collector.security.profile-dir flag, for `breakwater profile`.
 func ProfileDir() string { return *profileDir }
+
+// validate checks the settings a user gives, with the flag's name in the
+// error.
+func (cfg Config) validate() error {
+	if cfg.MaxContainers <= 0 {
+		return fmt.Errorf("--collector.security.max-containers must be positive, got %d", cfg.MaxContainers)
+	}
+	if cfg.EventInterval < 0 {
+		return fmt.Errorf("--collector.security.event-interval must not be negative, got %v", cfg.EventInterval)
+	}
+	return nil
+}
 
 // CgroupListener learns of every new container cgroup the moment the kernel
 // creates it (for restart counting).
@@ -151,8 +156,8 @@ func New(d collectors.Deps, cfg Config) (*Collector, error) {
 	if cfg.LearningPeriod == 0 {
 		cfg.LearningPeriod = time.Hour
 	}
-	if cfg.MaxContainers <= 0 {
-		return nil, fmt.Errorf("--collector.security.max-containers must be positive, got %d", cfg.MaxContainers)
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	c := &Collector{logger: d.Logger, cfg: cfg, sink: d.Escapes, health: d.Health, resolver: d.Identity,
 		containers: newContainerTable(cfg.MaxContainers, cfg.Expiry, d.Identity)}
