@@ -11,7 +11,7 @@ LDFLAGS := -X github.com/prometheus/common/version.Version=$(VERSION) \
 	-X github.com/prometheus/common/version.Revision=$(shell git rev-parse HEAD 2>/dev/null) \
 	-X github.com/prometheus/common/version.Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
 
-.PHONY: all build run test test-engine-restart fuzz unit e2e bench generate check-generated rules dashboards lint tools deps docker
+.PHONY: all build run test test-arm64 test-engine-restart fuzz unit e2e bench generate check-generated rules dashboards lint tools deps docker
 
 all: build
 
@@ -42,12 +42,25 @@ docker:
 # churn, timed alerts): they run one at a time, after the rest; e2e verbose,
 # so that its table of alert timings is printed. The rest runs under the race
 # detector: collectors share maps and tables between goroutines.
-test: deps tools docker
+test: deps tools docker test-arm64
 	$(GO) vet ./...
 	$(GO) test -count=1 -race -timeout 40m $$($(GO) list ./... | grep -v -e /hardening -e /e2e)
 	$(GO) test -count=1 -timeout 20m ./hardening/...
 	$(MAKE) e2e
 	cd deploy/validate && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
+
+# test-arm64 builds and vets everything for arm64 and runs the tests of
+# what differs there (syscall tables, the BPF programs' names, the syscall
+# classification) under qemu-user.
+test-arm64:
+	GOARCH=arm64 $(GO) build ./...
+	GOARCH=arm64 $(GO) vet ./...
+	GOARCH=arm64 $(GO) test -c -o .tools/arm64-syscalls.test ./internal/syscalls
+	qemu-aarch64 .tools/arm64-syscalls.test
+	GOARCH=arm64 $(GO) test -c -o .tools/arm64-bpf.test ./bpf
+	qemu-aarch64 .tools/arm64-bpf.test -test.run '^(TestNames|TestNoaudit)'
+	GOARCH=arm64 $(GO) test -c -o .tools/arm64-security.test ./collectors/security
+	qemu-aarch64 .tools/arm64-security.test -test.run '^(TestDescs|TestCapabilityNames|TestProfiles|TestSeccompProfileShape|TestCorrupt)'
 
 # test-engine-restart stops and starts the Docker engine: it runs alone,
 # after every other test, because it stops every container on the host.

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages breakwater's build and tests use: clang, llvm,
 # libbpf-dev and bpftool for `make generate`, the Docker engine, containerd
-# and busybox-static for real containers. Skips what is already there.
+# and busybox-static for real containers, qemu-user to run the arm64
+# table tests (no binfmt registration: the test binaries are run by name).
+# Skips what is already there.
 set -euo pipefail
-pkgs=(clang llvm libbpf-dev bpftool docker.io containerd runc busybox-static)
+pkgs=(clang llvm libbpf-dev bpftool docker.io containerd runc busybox-static qemu-user util-linux)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
