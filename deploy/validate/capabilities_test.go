@@ -142,7 +142,7 @@ func boundingSet(t *testing.T) map[string]bool {
 			}
 		}
 	}
-	bits := map[string]int{"sys_resource": 24, "sys_admin": 21, "perfmon": 38, "bpf": 39, "dac_read_search": 2, "sys_ptrace": 19}
+	bits := map[string]int{"sys_resource": 24, "sys_admin": 21, "perfmon": 38, "bpf": 39, "dac_read_search": 2, "sys_ptrace": 19, "syslog": 34}
 	held := map[string]bool{}
 	for name, bit := range bits {
 		held[name] = mask&(1<<bit) != 0

@@ -167,6 +167,11 @@ func checkObjects(t *testing.T, objs []Object, want expect) {
 	if seccomp := pod.Spec.SecurityContext; seccomp == nil || seccomp.SeccompProfile == nil || seccomp.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
 		t.Error("daemonset: pod seccomp profile must be RuntimeDefault")
 	}
+	// breakwater's own container only: the runtimes' default profiles
+	// refuse bpf(2) without CAP_SYS_ADMIN on containerd < 1.7, Docker < 23.
+	if sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeUnconfined {
+		t.Error("daemonset: the container's seccomp profile must be Unconfined (docs/deploy.md)")
+	}
 	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
 		req, lim := c.Resources.Requests[r], c.Resources.Limits[r]
 		if req.IsZero() || lim.IsZero() || req.Cmp(lim) > 0 {
@@ -220,7 +225,8 @@ func checkObjects(t *testing.T, objs []Object, want expect) {
 			continue
 		}
 		if v.HostPath != nil {
-			if !m.ReadOnly {
+			// Only the learned profiles' state directory is written.
+			if !m.ReadOnly && v.HostPath.Path != "/var/lib/breakwater" {
 				t.Errorf("daemonset: host path %s is mounted writable", v.HostPath.Path)
 			}
 			hostPaths[m.MountPath] = v.HostPath.Path
@@ -234,6 +240,7 @@ func checkObjects(t *testing.T, objs []Object, want expect) {
 		"/sys/fs/cgroup":                  "/sys/fs/cgroup",
 		"/sys/kernel/btf":                 "/sys/kernel/btf",
 		"/run/containerd/containerd.sock": "/run/containerd/containerd.sock",
+		"/var/lib/breakwater":             "/var/lib/breakwater",
 	}
 	if want.docker {
 		wantPaths["/var/run/docker.sock"] = "/var/run/docker.sock"
@@ -294,7 +301,7 @@ func checkObjects(t *testing.T, objs []Object, want expect) {
 
 // Capabilities is the DaemonSet's capability set, sorted; docs/deploy.md
 // explains each and the Docker test proves it enough.
-var Capabilities = []corev1.Capability{"BPF", "PERFMON", "SYS_RESOURCE"}
+var Capabilities = []corev1.Capability{"BPF", "PERFMON", "SYSLOG"}
 
 func subset(sel, labels map[string]string) bool {
 	if len(sel) == 0 {
