@@ -140,6 +140,9 @@ func TestCompose(t *testing.T) {
 	if !slices.Contains(bw.SecurityOpt, "no-new-privileges:true") {
 		t.Error("breakwater: no-new-privileges is the DaemonSet's allowPrivilegeEscalation: false")
 	}
+	if !slices.Contains(bw.SecurityOpt, "seccomp=unconfined") {
+		t.Error("breakwater: seccomp=unconfined is the DaemonSet container's Unconfined profile")
+	}
 	targets := map[string]string{}
 	for _, m := range bw.mounts(t) {
 		targets[m.target] = m.source
