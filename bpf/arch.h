@@ -9,13 +9,26 @@
 
 #include "types.h"
 
-/* The registers a syscall entered with are copied once per event into a
- * buffer (one probe read) and read from there at the running kernel's
- * offsets: the syscall hooks are raw tracepoints, whose registers pointer
- * cannot be dereferenced directly, because raw tracepoints cost least on
- * every host syscall. */
-#define REGS_BUF 512
-#define REG(r, field) (*(const u64 *)((const char *)(r) + (bpf_core_field_offset(struct pt_regs, field) & (REGS_BUF - 8))))
+/* A kfunc of 6.2 on: a typed pointer from an address, reads without a
+ * helper call. Weak: older kernels take the other branch. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+#ifndef bpf_ksym_exists
+#define bpf_ksym_exists(sym)                                                                                           \
+	({                                                                                                             \
+		_Static_assert(!__builtin_constant_p(!!sym), #sym " should be marked as __weak");                      \
+		!!sym;                                                                                                 \
+	})
+#endif
+
+/* Set by user space to take the paths of kernels without bpf_rdonly_cast
+ * (tests of that fallback). */
+const volatile bool no_rdonly_cast = false;
+#define HAVE_RDONLY_CAST() (!no_rdonly_cast && bpf_ksym_exists(bpf_rdonly_cast))
+
+/* The accessors below read a syscall's saved registers through a
+ * struct pt_regs pointer: the kernel's own (cast with bpf_rdonly_cast where
+ * the kernel has it, 6.2 on) or a copy in a map value (one probe read).
+ * Field offsets are the running kernel's either way (CO-RE). */
 
 #if defined(__TARGET_ARCH_arm64)
 
@@ -31,31 +44,29 @@ static __always_inline u32 sc_slot(long nr)
 	return (u32)nr & (SYSCALL_SLOTS - 1);
 }
 
-#define XREG(r, i) (*(const u64 *)((const char *)(r) + ((bpf_core_field_offset(struct pt_regs, regs) + 8 * (i)) & (REGS_BUF - 8))))
-
 /* The syscall number as sys_exit sees it. */
-static __always_inline long sc_nr(const void *r)
+static __always_inline long sc_nr(const struct pt_regs *r)
 {
-	return (s32)(*(const u32 *)((const char *)r + (bpf_core_field_offset(struct pt_regs, syscallno) & (REGS_BUF - 8))));
+	return r->syscallno;
 }
 
 /* AArch64 and AArch32 pass arguments in x0-x5 / r0-r5; x0 is the return
  * value by sys_exit, orig_x0 keeps the first argument. */
-static __always_inline u64 sc_arg(const void *r, u8 abi, int n)
+static __always_inline u64 sc_arg(const struct pt_regs *r, u8 abi, int n)
 {
 	switch (n) {
 	case 0:
-		return REG(r, orig_x0);
+		return r->orig_x0;
 	case 1:
-		return XREG(r, 1);
+		return r->regs[1];
 	case 2:
-		return XREG(r, 2);
+		return r->regs[2];
 	case 3:
-		return XREG(r, 3);
+		return r->regs[3];
 	case 4:
-		return XREG(r, 4);
+		return r->regs[4];
 	default:
-		return XREG(r, 5);
+		return r->regs[5];
 	}
 }
 
@@ -87,44 +98,44 @@ static __always_inline u32 sc_slot(long nr)
 	return (u32)nr & ~X32_SYSCALL_BIT & (SYSCALL_SLOTS - 1);
 }
 
-static __always_inline long sc_nr(const void *r)
+static __always_inline long sc_nr(const struct pt_regs *r)
 {
-	return (long)REG(r, orig_ax);
+	return (long)r->orig_ax;
 }
 
 /* x86_64 and x32: rdi rsi rdx r10 r8 r9; ia32: ebx ecx edx esi edi ebp,
  * zero-extended to 32 bits as the compat entry does. */
-static __always_inline u64 sc_arg(const void *r, u8 abi, int n)
+static __always_inline u64 sc_arg(const struct pt_regs *r, u8 abi, int n)
 {
 	if (abi == ABI_COMPAT) {
 		switch (n) {
 		case 0:
-			return (u32)REG(r, bx);
+			return (u32)r->bx;
 		case 1:
-			return (u32)REG(r, cx);
+			return (u32)r->cx;
 		case 2:
-			return (u32)REG(r, dx);
+			return (u32)r->dx;
 		case 3:
-			return (u32)REG(r, si);
+			return (u32)r->si;
 		case 4:
-			return (u32)REG(r, di);
+			return (u32)r->di;
 		default:
-			return (u32)REG(r, bp);
+			return (u32)r->bp;
 		}
 	}
 	switch (n) {
 	case 0:
-		return REG(r, di);
+		return r->di;
 	case 1:
-		return REG(r, si);
+		return r->si;
 	case 2:
-		return REG(r, dx);
+		return r->dx;
 	case 3:
-		return REG(r, r10);
+		return r->r10;
 	case 4:
-		return REG(r, r8);
+		return r->r8;
 	default:
-		return REG(r, r9);
+		return r->r9;
 	}
 }
 
@@ -147,7 +158,7 @@ static __always_inline bool sc_rewrites_regs(u8 abi, u32 slot)
 /* sc_args_hash identifies one call (ABI, number and arguments) so that
  * sys_exit can tell a call that entered from one the seccomp filter refused
  * before sys_enter. The registers hold the arguments for the whole call. */
-static __always_inline u64 sc_args_hash(const void *r, u8 abi, long nr)
+static __always_inline u64 sc_args_hash(const struct pt_regs *r, u8 abi, long nr)
 {
 	u64 h = ((u64)nr + 1) ^ ((u64)abi << 56);
 	h ^= sc_arg(r, abi, 0) * 0x9e3779b97f4a7c15ULL;

@@ -100,20 +100,43 @@ static __always_inline u8 ns_types(u64 flags)
 /* task_file returns the file behind a descriptor of a task, or NULL. */
 static __always_inline struct file *task_file(struct task_struct *t, long fd)
 {
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
-	struct file **fds;
+	struct fdtable *fdt = t->files->fdt;
 	struct file *f = 0;
-	unsigned int max;
 
-	if (!fdt || fd < 0)
+	if (!fdt || fd < 0 || (unsigned long)fd >= fdt->max_fds)
 		return 0;
-	max = BPF_CORE_READ(fdt, max_fds);
-	if ((unsigned long)fd >= max)
-		return 0;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_core_read(&f, sizeof(f), &fds[fd]))
+	if (bpf_core_read(&f, sizeof(f), &fdt->fd[fd]))
 		return 0;
 	return f;
+}
+
+/* What an opened file is, read directly where the kernel lets a program
+ * type an address (bpf_rdonly_cast), else by probe reads. */
+struct file_facts {
+	unsigned long magic;
+	u32 rdev;
+	u16 mode;
+	bool write;
+};
+
+static __always_inline void file_facts(struct file *f, struct file_facts *ff)
+{
+	struct inode *inode;
+
+	if (HAVE_RDONLY_CAST()) {
+		struct file *c = bpf_rdonly_cast(f, bpf_core_type_id_kernel(struct file));
+		inode = c->f_inode;
+		ff->write = c->f_mode & FMODE_WRITE;
+		ff->mode = inode->i_mode;
+		ff->rdev = inode->i_rdev;
+		ff->magic = inode->i_sb->s_magic;
+		return;
+	}
+	inode = BPF_CORE_READ(f, f_inode);
+	ff->write = BPF_CORE_READ(f, f_mode) & FMODE_WRITE;
+	ff->mode = BPF_CORE_READ(inode, i_mode);
+	ff->rdev = BPF_CORE_READ(inode, i_rdev);
+	ff->magic = BPF_CORE_READ(inode, i_sb, s_magic);
 }
 
 /* setns_fd_types returns the namespace type behind a setns fd, read from
@@ -437,25 +460,23 @@ static __always_inline void comps_reset(struct comps *c, u32 n)
 /* classify_file names an opened file by what it is. */
 static __always_inline u8 classify_file(struct file *f, bool *write_out)
 {
-	struct inode *inode = BPF_CORE_READ(f, f_inode);
-	u16 mode = BPF_CORE_READ(inode, i_mode);
+	struct file_facts ff = {};
 	unsigned long magic;
-	bool write = BPF_CORE_READ(f, f_mode) & FMODE_WRITE;
 	struct path_scratch *s;
 	struct place at;
 
-	*write_out = write;
-	if ((mode & S_IFMT) == S_IFBLK)
+	file_facts(f, &ff);
+	*write_out = ff.write;
+	if ((ff.mode & S_IFMT) == S_IFBLK)
 		return PATH_BLOCK_DEVICE;
-	if ((mode & S_IFMT) == S_IFCHR) {
-		u32 rdev = BPF_CORE_READ(inode, i_rdev);
-		if (rdev == KDEV(MEM_MAJOR, 1) || rdev == KDEV(MEM_MAJOR, 2) || rdev == KDEV(MEM_MAJOR, 4))
+	if ((ff.mode & S_IFMT) == S_IFCHR) {
+		if (ff.rdev == KDEV(MEM_MAJOR, 1) || ff.rdev == KDEV(MEM_MAJOR, 2) || ff.rdev == KDEV(MEM_MAJOR, 4))
 			return PATH_BLOCK_DEVICE;
 		return PATH_NONE;
 	}
-	if (!write)
+	if (!ff.write)
 		return PATH_NONE;
-	magic = BPF_CORE_READ(inode, i_sb, s_magic);
+	magic = ff.magic;
 	if (magic != PROC_SUPER_MAGIC && magic != CGROUP_SUPER_MAGIC && magic != SYSFS_MAGIC && magic != BINFMTFS_MAGIC)
 		return PATH_NONE;
 	s = scratch();

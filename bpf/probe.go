@@ -75,7 +75,8 @@ type Options struct {
 	// RuntimePorts are TCP ports of container runtime APIs (up to 4).
 	RuntimePorts []uint16
 	// Without names optional programs not to load, as on a kernel without
-	// their tracepoints (tests of the fallbacks).
+	// their tracepoints, and "bpf_rdonly_cast" to read kernel memory as
+	// kernels before 6.2 must (tests of the fallbacks).
 	Without []string
 }
 
@@ -196,7 +197,9 @@ func configure(spec *ebpf.CollectionSpec, opts Options) error {
 		opts.SubcgroupBudget = 16
 	}
 	if opts.MaxContainers > 0 {
-		specs.Containers.MaxEntries = opts.MaxContainers
+		// Live containers and as many removed ones whose counters wait
+		// out their expiry (user space expires the oldest beyond that).
+		specs.Containers.MaxEntries = 2 * opts.MaxContainers
 		// Each container's own cgroup and its budget of sub-cgroups.
 		specs.TrackedCgroups.MaxEntries = opts.MaxContainers * (1 + opts.SubcgroupBudget)
 		// A few attempt kinds per container; LRU, so too small only means
@@ -245,6 +248,7 @@ func configure(spec *ebpf.CollectionSpec, opts Options) error {
 		{specs.SyscallDescs, descs},
 		{specs.RuntimePorts, ports},
 		{specs.NoauditRanges, noaudit},
+		{specs.NoRdonlyCast, contains(opts.Without, "bpf_rdonly_cast")},
 		{specs.UringNrOpenat, uint16(openat)},
 		{specs.UringNrOpenat2, uint16(openat2)},
 		{specs.UringNrConnect, uint16(connect)},

@@ -29,6 +29,7 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+
 #define CAP_SYS_ADMIN 21
 #define DESC_VM_ACCOUNTING 0x1 /* syscall_desc.pad[0]: the call may charge memory (mmap, brk, fork, execve, ...) */
 #define IORING_OP_CONNECT 16
@@ -57,7 +58,7 @@ struct addr_range {
 	u64 start, end;
 };
 #define NOAUDIT_RANGES 8
-#define STACK_DEPTH 16
+#define STACK_DEPTH 6 /* the tracepoint, cap_capable, security_capable, its caller: deep enough */
 const volatile struct addr_range noaudit_ranges[NOAUDIT_RANGES] = {};
 
 /* Set by user space while running. */
@@ -170,6 +171,8 @@ struct {
 	__type(key, u64);
 	__type(value, struct uring_req);
 } uring_reqs SEC(".maps");
+
+#define REGS_BUF 512 /* holds any architecture's struct pt_regs */
 
 struct regs_buf {
 	u8 b[REGS_BUF];
@@ -331,7 +334,7 @@ static __always_inline void mark_seen(struct task_rec *r, u8 abi, u32 slot)
 /* classify_enter fills p for a syscall of a class breakwater looks at and
  * reports whether the call may be an outcome worth counting. It runs at
  * entry, and at exit for calls the seccomp filter refused before entry. */
-static __always_inline bool classify_enter(struct task_struct *t, const void *regs, u8 abi, u32 slot,
+static __always_inline bool classify_enter(struct task_struct *t, const struct pt_regs *regs, u8 abi, u32 slot,
 					   const volatile struct syscall_desc *d, struct pending *p)
 {
 	u64 flags = 0;
@@ -641,8 +644,9 @@ static __always_inline void cache_verdict(struct cpu_cache *cc, u64 regs, u64 ge
 	cc->skip = !r || (r->flags & TASK_SELF);
 }
 
-/* copy_regs copies a syscall's saved registers into the per-CPU buffer. */
-static __always_inline const void *copy_regs(u64 regs)
+/* copy_regs copies a syscall's saved registers into the per-CPU buffer,
+ * for kernels without bpf_rdonly_cast. */
+static __always_inline const struct pt_regs *copy_regs(u64 regs)
 {
 	u32 zero = 0;
 	void *buf = bpf_map_lookup_elem(&regs_scratch, &zero);
@@ -652,31 +656,27 @@ static __always_inline const void *copy_regs(u64 regs)
 	return buf;
 }
 
-static __always_inline int on_enter(u64 kregs, long id, struct cpu_cache *cc, u64 gen)
-{
-	struct task_struct *t = bpf_get_current_task_btf();
-	struct task_rec *r = record_of(t);
-	const volatile struct syscall_desc *d;
-	const void *regs;
-	u8 abi;
-	u32 slot;
+/* With bpf_rdonly_cast (6.2 on) the registers are read where they are, at
+ * no cost; before, from a copy (one probe read). WITH_REGS runs body with
+ * regs set either way: the verifier keeps the branch the kernel can run. */
+#define WITH_REGS(kregs, regs, body)                                                                                   \
+	do {                                                                                                           \
+		if (HAVE_RDONLY_CAST()) {                                                                \
+			const struct pt_regs *regs = bpf_rdonly_cast((void *)(kregs), bpf_core_type_id_kernel(struct pt_regs)); \
+			body;                                                                                          \
+		} else {                                                                                               \
+			const struct pt_regs *regs = copy_regs(kregs);                                                 \
+			if (!regs)                                                                                     \
+				return 0;                                                                              \
+			body;                                                                                          \
+		}                                                                                                      \
+	} while (0)
 
-	cache_verdict(cc, kregs, gen, r);
-	if (!r || (r->flags & TASK_SELF))
-		return 0;
-	abi = sc_abi(t, id);
-	slot = sc_slot(id);
-	if (r->flags & TASK_RUNTIME) {
-		/* The runtime's last calls after it installed the container's
-		 * seccomp filter are calls the filter must allow. */
-		if (t->seccomp.mode == SECCOMP_MODE_FILTER)
-			mark_seen(r, abi, slot);
-		return 0;
-	}
-	r->flags |= TASK_ARMED;
-	regs = copy_regs(kregs);
-	if (!regs)
-		return 0;
+static __always_inline int enter_counted(struct task_struct *t, struct task_rec *r, const struct pt_regs *regs, long id,
+					 u8 abi, u32 slot)
+{
+	const volatile struct syscall_desc *d;
+
 	r->enter_hash = sc_args_hash(regs, abi, id);
 	r->enter_slot = slot;
 	r->enter_abi = abi;
@@ -696,6 +696,30 @@ static __always_inline int on_enter(u64 kregs, long id, struct cpu_cache *cc, u6
 	return 0;
 }
 
+static __always_inline int on_enter(u64 kregs, long id, struct cpu_cache *cc, u64 gen)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct task_rec *r = record_of(t);
+	u8 abi;
+	u32 slot;
+
+	cache_verdict(cc, kregs, gen, r);
+	if (!r || (r->flags & TASK_SELF))
+		return 0;
+	abi = sc_abi(t, id);
+	slot = sc_slot(id);
+	if (r->flags & TASK_RUNTIME) {
+		/* The runtime's last calls after it installed the container's
+		 * seccomp filter are calls the filter must allow. */
+		if (t->seccomp.mode == SECCOMP_MODE_FILTER)
+			mark_seen(r, abi, slot);
+		return 0;
+	}
+	r->flags |= TASK_ARMED;
+	WITH_REGS(kregs, regs, return enter_counted(t, r, regs, id, abi, slot));
+	return 0;
+}
+
 SEC("raw_tracepoint/sys_enter")
 int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -710,36 +734,16 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	return on_enter(regs, (long)ctx->args[1], cc, gen);
 }
 
-static __always_inline int on_exit(u64 kregs, long ret, struct cpu_cache *cc, u64 gen)
+static __always_inline int exit_counted(struct task_struct *t, struct task_rec *r, const struct pt_regs *regs, long ret,
+					struct pending *p)
 {
-	struct task_struct *t = bpf_get_current_task_btf();
-	struct task_rec *r = record_of(t);
 	const volatile struct syscall_desc *d;
 	struct pending local = {};
-	struct pending *p = 0;
 	bool entered, refused = false;
-	const void *regs;
-	long nr;
-	u8 abi;
-	u32 slot;
+	long nr = sc_nr(regs);
+	u8 abi = sc_abi(t, nr);
+	u32 slot = sc_slot(nr);
 
-	cache_verdict(cc, kregs, gen, r);
-	if (!r)
-		return 0;
-	if (r->pending.class != SC_NONE) {
-		local = r->pending;
-		r->pending.class = SC_NONE;
-		__sync_fetch_and_add(&inflight, -1);
-		p = &local;
-	}
-	if (!counted(r))
-		return 0;
-	regs = copy_regs(kregs);
-	if (!regs)
-		return 0;
-	nr = sc_nr(regs);
-	abi = sc_abi(t, nr);
-	slot = sc_slot(nr);
 	entered = r->enter_hash != 0 && r->enter_hash == sc_args_hash(regs, abi, nr);
 	r->enter_hash = 0;
 	if (p && (p->nr != slot || p->abi != abi))
@@ -764,6 +768,28 @@ static __always_inline int on_exit(u64 kregs, long ret, struct cpu_cache *cc, u6
 		count_denied(r->container, abi, slot, DENY_SECCOMP, (u16)-ret);
 	else if (entered && (ret == -EPERM || ret == -EACCES))
 		count_denied(r->container, abi, slot, DENY_KERNEL, (u16)-ret);
+	return 0;
+}
+
+static __always_inline int on_exit(u64 kregs, long ret, struct cpu_cache *cc, u64 gen)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct task_rec *r = record_of(t);
+	struct pending pending = {};
+	struct pending *p = 0;
+
+	cache_verdict(cc, kregs, gen, r);
+	if (!r)
+		return 0;
+	if (r->pending.class != SC_NONE) {
+		pending = r->pending;
+		r->pending.class = SC_NONE;
+		__sync_fetch_and_add(&inflight, -1);
+		p = &pending;
+	}
+	if (!counted(r))
+		return 0;
+	WITH_REGS(kregs, regs, return exit_counted(t, r, regs, ret, p));
 	return 0;
 }
 
@@ -1082,18 +1108,20 @@ int BPF_PROG(cap_capable, const struct cred *cred, struct user_namespace *targ_n
 	if (cred != t->real_cred)
 		return 0;
 	scope = BPF_CORE_READ(targ_ns, level) == 0 ? 0 : 1;
-	if (noaudit_ranges[0].end) {
-		if (noaudit_caller(ctx))
-			return 0;
-	} else if (cap == CAP_SYS_ADMIN && scope == 0) {
-		/* Without the kernel's symbols: the memory-charge checks, known
-		 * by the calls that make them. */
+	if (cap == CAP_SYS_ADMIN && scope == 0) {
+		/* The memory-charge check, by far the most frequent, known
+		 * without a stack walk by the calls that make it: the memory
+		 * calls, and a fork or clone that creates no namespace (one that
+		 * does also checks CAP_SYS_ADMIN for the namespace). */
 		if (r->enter_hash == 0)
 			return 0; /* no call in flight: a stack growing on a fault */
 		d = desc_of(r->enter_abi, r->enter_slot);
-		if (d && (d->pad[0] & DESC_VM_ACCOUNTING))
+		if (d && (d->pad[0] & DESC_VM_ACCOUNTING) &&
+		    !((d->class == SC_CLONE || d->class == SC_CLONE3) && r->pending.class != SC_NONE))
 			return 0;
 	}
+	if (noaudit_ranges[0].end && noaudit_caller(ctx))
+		return 0;
 	st = stats_of(r->container);
 	if (st)
 		add(&st->capability_checks[BOUND(cap, CAP_SLOTS - 1)][ret == 0 ? 1 : 0][BOUND(scope, 1)]);

@@ -218,7 +218,7 @@ type securitySockId struct {
 
 type securityStackBuf struct {
 	_   structs.HostLayout
-	Ips [16]uint64
+	Ips [6]uint64
 }
 
 type securitySyscallClass uint32
@@ -372,6 +372,7 @@ const (
 	securityVarDeniedBudget       = "denied_budget"
 	securityVarEventIntervalNs    = "event_interval_ns"
 	securityVarInflight           = "inflight"
+	securityVarNoRdonlyCast       = "no_rdonly_cast"
 	securityVarNoauditRanges      = "noaudit_ranges"
 	securityVarRuntimePorts       = "runtime_ports"
 	securityVarSelfTgid           = "self_tgid"
@@ -485,6 +486,7 @@ type securityVariableSpecs struct {
 	DeniedBudget       *ebpf.VariableSpec `ebpf:"denied_budget"`
 	EventIntervalNs    *ebpf.VariableSpec `ebpf:"event_interval_ns"`
 	Inflight           *ebpf.VariableSpec `ebpf:"inflight"`
+	NoRdonlyCast       *ebpf.VariableSpec `ebpf:"no_rdonly_cast"`
 	NoauditRanges      *ebpf.VariableSpec `ebpf:"noaudit_ranges"`
 	RuntimePorts       *ebpf.VariableSpec `ebpf:"runtime_ports"`
 	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
@@ -584,6 +586,7 @@ type securityVariables struct {
 	DeniedBudget       *ebpf.Variable `ebpf:"denied_budget"`
 	EventIntervalNs    *ebpf.Variable `ebpf:"event_interval_ns"`
 	Inflight           *ebpf.Variable `ebpf:"inflight"`
+	NoRdonlyCast       *ebpf.Variable `ebpf:"no_rdonly_cast"`
 	NoauditRanges      *ebpf.Variable `ebpf:"noaudit_ranges"`
 	RuntimePorts       *ebpf.Variable `ebpf:"runtime_ports"`
 	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`

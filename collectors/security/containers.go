@@ -2,6 +2,7 @@ package security
 
 import (
 	"context"
+	"sort"
 	"sync"
 	"time"
 
@@ -100,18 +101,37 @@ func (t *containerTable) evict(id uint64) {
 	}
 }
 
-// expire returns the containers whose series are due to go, and forgets them.
+// expire returns the containers whose series are due to go, and forgets
+// them: those removed longer than expiry ago, and the oldest removed ones
+// beyond max. The kernel's map holds 2*max containers, so removed ones
+// waiting out their expiry never crowd out the live containers' entries;
+// under churn a removed container's series go early instead.
 func (t *containerTable) expire(now time.Time) []uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []uint64
+	var removed []uint64
 	for id, c := range t.byID {
-		if !c.removed.IsZero() && now.Sub(c.removed) >= t.expiry {
+		switch {
+		case c.removed.IsZero():
+		case now.Sub(c.removed) >= t.expiry:
 			out = append(out, id)
-			delete(t.byID, id)
-			t.resolver.Forget(c.containerID)
-			t.expired++
+		default:
+			removed = append(removed, id)
 		}
+	}
+	if over := len(removed) - t.max; over > 0 {
+		sort.Slice(removed, func(i, j int) bool {
+			return t.byID[removed[i]].removed.Before(t.byID[removed[j]].removed)
+		})
+		out = append(out, removed[:over]...)
+	}
+	for _, id := range out {
+		if t.resolver != nil {
+			t.resolver.Forget(t.byID[id].containerID)
+		}
+		delete(t.byID, id)
+		t.expired++
 	}
 	return out
 }

@@ -36,6 +36,31 @@ type evasion struct {
 func TestEvasions(t *testing.T) {
 	testenv.RequireRoot(t)
 	r := newCollector(t, Config{}, nil)
+	runEvasions(t, r, evasionCases(t))
+}
+
+// TestOlderKernelPaths runs a cross-section of the evasions the way
+// breakwater runs on kernels between 5.17 and 6.13: no bpf_rdonly_cast
+// (registers and files read by probe reads), no cap_capable tracepoint
+// (capability checks inferred), no io_uring tracepoints. The results are
+// the same.
+func TestOlderKernelPaths(t *testing.T) {
+	testenv.RequireRoot(t)
+	r := newCollector(t, Config{Without: []string{"bpf_rdonly_cast", "cap_capable", "io_uring_submit_req", "io_uring_complete"}}, nil)
+	var cases []evasion
+	for _, c := range evasionCases(t) {
+		switch c.name {
+		case "comm-runc-init", "reexec-proc-self-exe", "cgroup-out", "ia32-unshare", "ia32-open-core", "clone3-enosys",
+			"epoll-regular-file", "relative-core", "dirfd-core-priv", "padded-core", "long-release-agent", "socket-renamed",
+			"socket-junk-after-len", "benign":
+			c.caps = nil // inferred, not the kernel's checks
+			cases = append(cases, c)
+		}
+	}
+	runEvasions(t, r, cases)
+}
+
+func evasionCases(t *testing.T) []evasion {
 	dev := hostBlockDevice(t)
 	mknodWant := map[string]float64{"block_device/allowed": 1}
 	if f, err := os.Open("/dev/vda"); err == nil {
@@ -108,6 +133,10 @@ func TestEvasions(t *testing.T) {
 		// Benign neighbours move nothing.
 		{name: "benign", priv: true, args: []string{"benign"}, want: empty, denied: empty, caps: map[string]float64{}},
 	}
+	return cases
+}
+
+func runEvasions(t *testing.T, r *registry, cases []evasion) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			lostBefore := 0.0
@@ -161,6 +190,7 @@ func TestEvasions(t *testing.T) {
 		})
 	}
 	t.Run("lookalike-is-no-container", func(t *testing.T) {
+		t.Helper()
 		got := r.series(t, "breakwater_escape_attempts_total", map[string]string{"container_id": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}, "technique")
 		if len(got) != 0 {
 			t.Errorf("a sub-cgroup named like a container became one: %v", got)

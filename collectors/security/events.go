@@ -57,6 +57,7 @@ func (c *Collector) cgroupEvent(ctx context.Context, e *bpf.CgroupEvent) {
 	path := cString(e.Path[:])
 	if bpf.EventType(e.Type) == bpf.EventRmdir {
 		c.containers.remove(e.CgroupId, time.Now())
+		c.expire() // keep the removed within their share of the kernel's map
 		return
 	}
 	if e.Container != e.CgroupId {
