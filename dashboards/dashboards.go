@@ -17,13 +17,15 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
+
+	"github.com/breakwater/breakwater/internal/names"
 )
 
 // Stable dashboard uids: links, bookmarks and the e2e test depend on them.
 const (
-	SecurityUID  = "breakwater-security"
-	ResourcesUID = "breakwater-resources"
-	HealthUID    = "breakwater-health"
+	SecurityUID  = names.DashboardSecurity
+	ResourcesUID = names.DashboardResources
+	HealthUID    = names.DashboardHealth
 )
 
 // Tags every breakwater dashboard carries, so Grafana's dashboard links and

@@ -19,53 +19,27 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"sigs.k8s.io/yaml"
 
+	"github.com/breakwater/breakwater/internal/names"
 	"github.com/breakwater/breakwater/internal/testenv"
 )
 
 // knownMetrics is the one list of metric names a dashboard may query, with
-// who produces them: breakwater (design.md), its embedded cAdvisor, and
-// Prometheus itself for the scrape and alert series. Recording rules come
-// from rules/breakwater.rules.yml (see recordingRules).
-var knownMetrics = map[string]string{
-	"breakwater_syscalls_denied_total":             "breakwater",
-	"breakwater_namespace_operations_total":        "breakwater",
-	"breakwater_mount_operations_total":            "breakwater",
-	"breakwater_capability_checks_total":           "breakwater",
-	"breakwater_container_capabilities":            "breakwater",
-	"breakwater_escape_attempts_total":             "breakwater",
-	"breakwater_container_restarts_total":          "breakwater",
-	"breakwater_build_info":                        "breakwater",
-	"breakwater_bpf_program_attached":              "breakwater",
-	"breakwater_bpf_events_lost_total":             "breakwater",
-	"breakwater_bpf_events_folded_total":           "breakwater",
-	"breakwater_tracked_containers":                "breakwater",
-	"breakwater_series_expired_total":              "breakwater",
-	"breakwater_scrape_collector_duration_seconds": "breakwater",
-	"breakwater_scrape_collector_success":          "breakwater",
-	"breakwater_alertmanager_notifications_total":  "breakwater",
-	"container_memory_working_set_bytes":           "cAdvisor",
-	"container_spec_memory_limit_bytes":            "cAdvisor",
-	"container_cpu_usage_seconds_total":            "cAdvisor",
-	"container_cpu_cfs_throttled_periods_total":    "cAdvisor",
-	"container_cpu_cfs_periods_total":              "cAdvisor",
-	"container_start_time_seconds":                 "cAdvisor",
-	"container_oom_events_total":                   "cAdvisor",
-	"container_memory_rss":                         "cAdvisor",
-	"machine_memory_bytes":                         "cAdvisor",
-	"machine_cpu_cores":                            "cAdvisor",
-	"up":                                           "Prometheus",
-	"scrape_duration_seconds":                      "Prometheus",
-	"ALERTS":                                       "Prometheus",
-}
-
-// fixedRecordingRules are the names design agreed with the rules engineer;
-// they stand in until rules/breakwater.rules.yml exists.
-var fixedRecordingRules = []string{
-	"breakwater:container_cpu_usage_seconds:rate5m",
-	"breakwater:container_cpu_usage_seconds:rate5m_avg_1h",
-	"breakwater:container_syscalls_denied:rate5m",
-	"breakwater:container_syscalls_denied:rate5m_avg_1h",
-	"breakwater:container_memory_working_set:ratio_limit",
+// who produces them: breakwater, its embedded cAdvisor, and Prometheus itself
+// for the scrape and alert series, all spelt by package names. Recording
+// rules come from rules/breakwater.rules.yml (see recordingRules).
+func knownMetrics() map[string]string {
+	known := map[string]string{
+		names.MetricUp:             "Prometheus",
+		names.MetricScrapeDuration: "Prometheus",
+		names.MetricAlerts:         "Prometheus",
+	}
+	for _, m := range names.BreakwaterMetrics {
+		known[m] = "breakwater"
+	}
+	for _, m := range names.CAdvisorMetrics {
+		known[m] = "cAdvisor"
+	}
+	return known
 }
 
 const rulesFile = "rules/breakwater.rules.yml"
@@ -110,8 +84,7 @@ func readRules(t *testing.T) (records, alerts []string, ok bool) {
 func recordingRules(t *testing.T) []string {
 	records, _, ok := readRules(t)
 	if !ok {
-		t.Logf("%s not there yet: checking recording rules against the fixed list", rulesFile)
-		return fixedRecordingRules
+		t.Fatalf("%s is missing: run make rules", rulesFile)
 	}
 	return records
 }
@@ -152,10 +125,7 @@ func TestGeneratedFilesUpToDate(t *testing.T) {
 // Prometheus parser and fails on metrics nobody produces and on ranges that
 // are not $__rate_interval.
 func TestQueriesUseKnownMetrics(t *testing.T) {
-	known := map[string]string{}
-	for k, v := range knownMetrics {
-		known[k] = v
-	}
+	known := knownMetrics()
 	for _, r := range recordingRules(t) {
 		known[r] = "recording rule"
 	}

@@ -7,41 +7,16 @@ import (
 	"strings"
 
 	"github.com/prometheus/common/model"
-)
 
-// Recording rules. Dashboards query them by these names, so the names stay
-// even when RateWindow or BaselineWindow are configured differently.
-const (
-	RecordCPURate        = "breakwater:container_cpu_usage_seconds:rate5m"
-	RecordCPUBaseline    = "breakwater:container_cpu_usage_seconds:rate5m_avg_1h"
-	RecordDeniedRate     = "breakwater:container_syscalls_denied:rate5m"
-	RecordDeniedBaseline = "breakwater:container_syscalls_denied:rate5m_avg_1h"
-	RecordMemoryRatio    = "breakwater:container_memory_working_set:ratio_limit"
-)
-
-// Alert names of the contract.
-const (
-	AlertMemoryNearLimit        = "ContainerMemoryNearLimit"
-	AlertCPUSpike               = "ContainerCPUSpike"
-	AlertRestartingOften        = "ContainerRestartingOften"
-	AlertEscapeAttempt          = "ContainerEscapeAttempt"
-	AlertEscapeSucceeded        = "ContainerEscapeSucceeded"
-	AlertSyscallsDeniedBurst    = "ContainerSyscallsDeniedBurst"
-	AlertPrivilegedCapabilities = "ContainerPrivilegedCapabilities"
-	AlertBreakwaterDown         = "BreakwaterDown"
-	AlertProbeDetached          = "BreakwaterProbeDetached"
-	AlertEventsLost             = "BreakwaterEventsLost"
+	"github.com/breakwater/breakwater/internal/names"
 )
 
 // AlertNames lists every alert the pack ships, in file order.
 var AlertNames = []string{
-	AlertMemoryNearLimit, AlertCPUSpike, AlertRestartingOften,
-	AlertEscapeAttempt, AlertEscapeSucceeded, AlertSyscallsDeniedBurst, AlertPrivilegedCapabilities,
-	AlertBreakwaterDown, AlertProbeDetached, AlertEventsLost,
+	names.AlertMemoryNearLimit, names.AlertCPUSpike, names.AlertRestartingOften,
+	names.AlertEscapeAttempt, names.AlertEscapeSucceeded, names.AlertSyscallsDeniedBurst, names.AlertPrivilegedCapabilities,
+	names.AlertBreakwaterDown, names.AlertProbeDetached, names.AlertEventsLost,
 }
-
-// IdentityLabels are the contract's per-container labels.
-var IdentityLabels = []string{"container_id", "name", "image", "namespace", "pod", "container"}
 
 // Group is a rule group, in the field names of Prometheus' rule file format
 // and of the PrometheusRule spec, which are the same.
@@ -68,7 +43,7 @@ type builder struct {
 }
 
 func newBuilder(c Config) builder {
-	container := append(slices.Clone(c.TargetLabels), IdentityLabels...)
+	container := append(slices.Clone(c.TargetLabels), names.IdentityLabels...)
 	return builder{
 		c:         c,
 		container: strings.Join(container, ", "),
@@ -124,36 +99,36 @@ func (b builder) recordingRules() []Rule {
 			// Per-CPU series (cAdvisor's percpu set) are summed; the inner max
 			// removes duplicates of one series that differ only in labels
 			// outside the identity.
-			Record: RecordCPURate,
+			Record: names.RecordCPURate,
 			Expr: fmt.Sprintf("sum by (%s) (\n  max by (%s, cpu) (\n    rate(%s[%s])\n  )\n)",
-				b.cgroup, b.cgroup, cadvisor("container_cpu_usage_seconds_total"), c.RateWindow),
+				b.cgroup, b.cgroup, cadvisor(names.MetricCPUUsage), c.RateWindow),
 		},
 		{
 			// Only containers seen BaselineMinAge ago have a baseline.
-			Record: RecordCPUBaseline,
+			Record: names.RecordCPUBaseline,
 			Expr: fmt.Sprintf("avg_over_time(%s[%s])\n  and\n%s offset %s",
-				RecordCPURate, c.BaselineWindow, RecordCPURate, c.BaselineMinAge),
+				names.RecordCPURate, c.BaselineWindow, names.RecordCPURate, c.BaselineMinAge),
 		},
 		{
 			// A limit of 0 is cAdvisor's "no limit" and never divides.
-			Record: RecordMemoryRatio,
+			Record: names.RecordMemoryRatio,
 			Expr: fmt.Sprintf("max by (%s) (%s)\n  /\nmax by (%s) (%s > 0)",
-				b.cgroup, cadvisor("container_memory_working_set_bytes"),
-				b.cgroup, cadvisor("container_spec_memory_limit_bytes")),
+				b.cgroup, cadvisor(names.MetricMemoryWorkingSet),
+				b.cgroup, cadvisor(names.MetricMemoryLimit)),
 		},
 		{
 			// The denied counters of a container appear with its first denial;
 			// a container with a CPU series and no denials is recorded as 0, so
 			// the baseline of a long quiet container is 0, not missing.
-			Record: RecordDeniedRate,
+			Record: names.RecordDeniedRate,
 			Expr: fmt.Sprintf("sum by (%s) (\n  max by (%s, syscall, errno) (\n    rate(%s[%s])\n  )\n)\n  or\n0 * group by (%s) (%s)",
-				b.container, b.container, sel("breakwater_syscalls_denied_total", c.Selector, c.ContainerSelector), c.RateWindow,
-				b.container, RecordCPURate),
+				b.container, b.container, sel(names.MetricSyscallsDenied, c.Selector, c.ContainerSelector), c.RateWindow,
+				b.container, names.RecordCPURate),
 		},
 		{
-			Record: RecordDeniedBaseline,
+			Record: names.RecordDeniedBaseline,
 			Expr: fmt.Sprintf("avg_over_time(%s[%s])\n  and\n%s offset %s",
-				RecordDeniedRate, c.BaselineWindow, RecordDeniedRate, c.BaselineMinAge),
+				names.RecordDeniedRate, c.BaselineWindow, names.RecordDeniedRate, c.BaselineMinAge),
 		},
 	}
 }
@@ -195,8 +170,8 @@ func (b builder) alert(name, expr string, forDur model.Duration, severity, summa
 
 func (b builder) memoryNearLimit() Rule {
 	a := b.c.MemoryNearLimit
-	return b.alert(AlertMemoryNearLimit,
-		fmt.Sprintf("%s > %s", RecordMemoryRatio, num(a.Ratio)),
+	return b.alert(names.AlertMemoryNearLimit,
+		fmt.Sprintf("%s > %s", names.RecordMemoryRatio, num(a.Ratio)),
 		a.For, a.Severity,
 		`Container <name> is at {{ $value | humanizePercentage }} of its memory limit`,
 		fmt.Sprintf(`<who> has been above %s of its memory limit for %s: its working set is {{ $value | humanizePercentage }} of the limit. At the limit the kernel reclaims its page cache and then OOM-kills it.`,
@@ -205,28 +180,28 @@ func (b builder) memoryNearLimit() Rule {
 
 func (b builder) cpuSpike() Rule {
 	a := b.c.CPUSpike
-	return b.alert(AlertCPUSpike,
-		fmt.Sprintf("%s > %s\n  and\n%s > %s * %s", RecordCPURate, num(a.MinCores), RecordCPURate, num(a.Factor), RecordCPUBaseline),
+	return b.alert(names.AlertCPUSpike,
+		fmt.Sprintf("%s > %s\n  and\n%s > %s * %s", names.RecordCPURate, num(a.MinCores), names.RecordCPURate, num(a.Factor), names.RecordCPUBaseline),
 		a.For, a.Severity,
 		`Container <name> uses {{ printf "%.2f" $value }} CPU cores, far above its usual`,
 		fmt.Sprintf(`<who> has used {{ printf "%%.2f" $value }} CPU cores for %s, more than %s times its %s average of %s cores.`,
-			a.For, num(a.Factor), b.c.BaselineWindow, baselineTmpl(RecordCPUBaseline)))
+			a.For, num(a.Factor), b.c.BaselineWindow, baselineTmpl(names.RecordCPUBaseline)))
 }
 
 func (b builder) restartingOften() Rule {
 	c, a := b.c, b.c.RestartingOften
-	bw := sel("breakwater_container_restarts_total", c.Selector, `container!="POD"`)
+	bw := sel(names.MetricContainerRestarts, c.Selector, `container!="POD"`)
 	by := strings.Join(append(slices.Clone(c.TargetLabels), "name", "image", "namespace", "pod", "container"), ", ")
 	expr := fmt.Sprintf("floor(max by (%s) (\n  %s\n)) > %d", by, indent(risen(bw, a.Window), 2), a.Restarts)
 	if c.KubeStateMetricsSelector != "" {
 		// kube-state-metrics covers Kubernetes nodes breakwater does not run
 		// on; where breakwater tracks the container, its own count wins, so
 		// one restart loop is one alert.
-		ksm := sel("kube_pod_container_status_restarts_total", c.KubeStateMetricsSelector)
+		ksm := sel(names.MetricKSMContainerRestarts, c.KubeStateMetricsSelector)
 		expr += fmt.Sprintf("\n  or\n(\n  floor(max by (namespace, pod, container) (\n    %s\n  )) > %d\n    unless on (namespace, pod, container)\n  %s\n)",
-			indent(risen(ksm, a.Window), 4), a.Restarts, sel("breakwater_container_restarts_total", c.Selector, `namespace!=""`))
+			indent(risen(ksm, a.Window), 4), a.Restarts, sel(names.MetricContainerRestarts, c.Selector, `namespace!=""`))
 	}
-	return b.alert(AlertRestartingOften, expr, a.For, a.Severity,
+	return b.alert(names.AlertRestartingOften, expr, a.For, a.Severity,
 		fmt.Sprintf(`Container <name> restarted {{ printf "%%.0f" $value }} times in %s`, a.Window),
 		fmt.Sprintf(`<who> restarted {{ printf "%%.0f" $value }} times in the last %s (more than %d): it is crash-looping or being killed.`, a.Window, a.Restarts))
 }
@@ -237,14 +212,14 @@ func (b builder) restartingOften() Rule {
 // same set (labels with empty values are absent in both), so Alertmanager
 // sees one alert whichever path arrives first.
 func EscapeAlertLabels(c Config) []string {
-	return append(append(slices.Clone(c.TargetLabels), IdentityLabels...), "technique")
+	return append(append(slices.Clone(c.TargetLabels), names.IdentityLabels...), "technique")
 }
 
 // escapeExpr counts the attempts of one container and technique within w,
 // over both results.
 func (b builder) escapeExpr(result string, w model.Duration) string {
 	c := b.c
-	s := sel("breakwater_escape_attempts_total", c.Selector, result)
+	s := sel(names.MetricEscapeAttempts, c.Selector, result)
 	by := strings.Join(EscapeAlertLabels(c), ", ")
 	return fmt.Sprintf("sum by (%s) (\n  max by (%s, result) (\n    %s\n  )\n) > 0",
 		by, by, indent(risen(s, w), 4))
@@ -252,32 +227,32 @@ func (b builder) escapeExpr(result string, w model.Duration) string {
 
 func (b builder) escapeAttempt() Rule {
 	a := b.c.EscapeAttempt
-	return b.alert(AlertEscapeAttempt, b.escapeExpr("", a.Window), 0, a.Severity,
+	return b.alert(names.AlertEscapeAttempt, b.escapeExpr("", a.Window), 0, a.Severity,
 		`Escape attempt ({{ $labels.technique }}) from container <name>`,
 		fmt.Sprintf(`<who> made {{ printf "%%.0f" $value }} {{ $labels.technique }} escape attempt(s) in the last %s. Ordinary workloads never do this.`, a.Window))
 }
 
 func (b builder) escapeSucceeded() Rule {
 	a := b.c.EscapeSucceeded
-	return b.alert(AlertEscapeSucceeded, b.escapeExpr(`result="allowed"`, a.Window), 0, a.Severity,
+	return b.alert(names.AlertEscapeSucceeded, b.escapeExpr(`result="allowed"`, a.Window), 0, a.Severity,
 		`A {{ $labels.technique }} escape from container <name> succeeded`,
 		fmt.Sprintf(`<who> made {{ printf "%%.0f" $value }} {{ $labels.technique }} escape attempt(s) in the last %s that the kernel allowed. Treat the host as compromised.`, a.Window))
 }
 
 func (b builder) syscallsDeniedBurst() Rule {
 	a := b.c.SyscallsDeniedBurst
-	return b.alert(AlertSyscallsDeniedBurst,
-		fmt.Sprintf("%s > %s\n  and\n%s > %s * %s", RecordDeniedRate, num(a.MinRate), RecordDeniedRate, num(a.Factor), RecordDeniedBaseline),
+	return b.alert(names.AlertSyscallsDeniedBurst,
+		fmt.Sprintf("%s > %s\n  and\n%s > %s * %s", names.RecordDeniedRate, num(a.MinRate), names.RecordDeniedRate, num(a.Factor), names.RecordDeniedBaseline),
 		a.For, a.Severity,
 		`Container <name> has {{ printf "%.2f" $value }} denied syscalls per second`,
 		fmt.Sprintf(`<who> has had {{ printf "%%.2f" $value }} syscalls per second denied (EPERM or EACCES) for %s, more than %s times its %s average of %s per second. It is probing what seccomp, capabilities or an LSM allow, or a policy change broke it.`,
-			a.For, num(a.Factor), b.c.BaselineWindow, baselineTmpl(RecordDeniedBaseline)))
+			a.For, num(a.Factor), b.c.BaselineWindow, baselineTmpl(names.RecordDeniedBaseline)))
 }
 
 func (b builder) privilegedCapabilities() Rule {
 	c, a := b.c, b.c.PrivilegedCapabilities
-	return b.alert(AlertPrivilegedCapabilities,
-		fmt.Sprintf("max by (%s, capability) (%s) == 1", b.container, sel("breakwater_container_capabilities", c.Selector, c.ContainerSelector)),
+	return b.alert(names.AlertPrivilegedCapabilities,
+		fmt.Sprintf("max by (%s, capability) (%s) == 1", b.container, sel(names.MetricContainerCapabilities, c.Selector, c.ContainerSelector)),
 		a.For, a.Severity,
 		`Container <name> runs with {{ $labels.capability }}`,
 		`<who> executed a process with {{ $labels.capability }} in its effective capability set. That capability opens escape techniques; drop it unless the workload needs it.`)
@@ -285,8 +260,8 @@ func (b builder) privilegedCapabilities() Rule {
 
 func (b builder) breakwaterDown() Rule {
 	c, a := b.c, b.c.Down
-	up := sel("up", c.Selector)
-	return b.alert(AlertBreakwaterDown,
+	up := sel(names.MetricUp, c.Selector)
+	return b.alert(names.AlertBreakwaterDown,
 		fmt.Sprintf("%s == 0\n  or\nabsent(%s)", up, up),
 		a.For, a.Severity,
 		`breakwater {{ with $labels.instance }}on {{ . }} {{ end }}is down`,
@@ -296,8 +271,8 @@ func (b builder) breakwaterDown() Rule {
 func (b builder) probeDetached() Rule {
 	c, a := b.c, b.c.ProbeDetached
 	by := strings.Join(append(slices.Clone(c.TargetLabels), "program", "hook"), ", ")
-	return b.alert(AlertProbeDetached,
-		fmt.Sprintf("max by (%s) (%s) == 0", by, sel("breakwater_bpf_program_attached", c.Selector)),
+	return b.alert(names.AlertProbeDetached,
+		fmt.Sprintf("max by (%s) (%s) == 0", by, sel(names.MetricBPFProgramAttached, c.Selector)),
 		a.For, a.Severity,
 		`breakwater probe {{ $labels.program }} is detached on {{ $labels.instance }}`,
 		fmt.Sprintf(`The BPF program {{ $labels.program }} (hook {{ $labels.hook }}) of breakwater on {{ $labels.instance }} has not been attached for %s: what it watches is not counted, so escape attempts can go unnoticed.`, a.For))
@@ -306,8 +281,8 @@ func (b builder) probeDetached() Rule {
 func (b builder) eventsLost() Rule {
 	c, a := b.c, b.c.EventsLost
 	by := strings.Join(append(slices.Clone(c.TargetLabels), "reason"), ", ")
-	return b.alert(AlertEventsLost,
-		fmt.Sprintf("max by (%s) (\n  %s\n) > 0", by, indent(risen(sel("breakwater_bpf_events_lost_total", c.Selector), a.Window), 2)),
+	return b.alert(names.AlertEventsLost,
+		fmt.Sprintf("max by (%s) (\n  %s\n) > 0", by, indent(risen(sel(names.MetricBPFEventsLost, c.Selector), a.Window), 2)),
 		a.For, a.Severity,
 		`breakwater on {{ $labels.instance }} lost {{ printf "%.0f" $value }} BPF events`,
 		fmt.Sprintf(`breakwater on {{ $labels.instance }} lost {{ printf "%%.0f" $value }} BPF events ({{ $labels.reason }}) in the last %s: counters and pushed alerts miss what those events were.`, a.Window))

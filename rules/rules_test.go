@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/model"
 	"sigs.k8s.io/yaml"
 
+	"github.com/breakwater/breakwater/internal/names"
 	"github.com/breakwater/breakwater/internal/testenv"
 )
 
@@ -194,7 +195,7 @@ func TestEveryAlert(t *testing.T) {
 					t.Errorf("%s: %s names neither the container nor the value: %q", r.Alert, a, r.Annotations[a])
 				}
 			}
-			if !strings.Contains(r.Annotations["description"], "$value") && r.Alert != AlertBreakwaterDown && r.Alert != AlertProbeDetached && r.Alert != AlertPrivilegedCapabilities {
+			if !strings.Contains(r.Annotations["description"], "$value") && r.Alert != names.AlertBreakwaterDown && r.Alert != names.AlertProbeDetached && r.Alert != names.AlertPrivilegedCapabilities {
 				t.Errorf("%s: description does not give the value", r.Alert)
 			}
 			if want := c.RunbookURL + r.Alert + ".md"; r.Annotations["runbook_url"] != want {
@@ -261,7 +262,7 @@ func TestEscapeAlertLabels(t *testing.T) {
 	by := regexp.MustCompile(`^sum by \(([^)]*)\)`)
 	for _, g := range Groups(Default()) {
 		for _, r := range g.Rules {
-			if r.Alert != AlertEscapeAttempt && r.Alert != AlertEscapeSucceeded {
+			if r.Alert != names.AlertEscapeAttempt && r.Alert != names.AlertEscapeSucceeded {
 				continue
 			}
 			m := by.FindStringSubmatch(r.Expr)

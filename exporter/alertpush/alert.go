@@ -8,28 +8,20 @@ import (
 
 	"github.com/breakwater/breakwater/exporter/escape"
 	"github.com/breakwater/breakwater/exporter/identity"
-)
-
-// Alert names of the contract; the rule pack fires the same names.
-const (
-	AlertAttempt   = "ContainerEscapeAttempt"
-	AlertSucceeded = "ContainerEscapeSucceeded"
+	"github.com/breakwater/breakwater/internal/names"
 )
 
 // RunbookBase is where runbook_url points, one page per alert name, as in
 // the rule pack.
 const RunbookBase = "https://github.com/breakwater/breakwater/blob/main/docs/runbooks/"
 
-// AttemptsAnnotation counts the attempts one pushed alert folds.
-const AttemptsAnnotation = "attempts"
-
 // alertNames returns the alerts one event raises: every attempt is an
 // attempt, and one the kernel allowed is also a success.
 func alertNames(e escape.Event) []string {
-	if e.Result == escape.Allowed {
-		return []string{AlertAttempt, AlertSucceeded}
+	if e.Result == names.ResultAllowed {
+		return []string{names.AlertEscapeAttempt, names.AlertEscapeSucceeded}
 	}
-	return []string{AlertAttempt}
+	return []string{names.AlertEscapeAttempt}
 }
 
 // alertLabels is the label set of the alert named name for e. It equals
@@ -38,12 +30,12 @@ func alertNames(e escape.Event) []string {
 // labels never override the alert's own.
 func alertLabels(name string, e escape.Event, external map[string]string) map[string]string {
 	l := map[string]string{
-		"alertname": name,
-		"severity":  "critical",
-		"technique": e.Technique,
+		names.LabelAlertname: name,
+		names.LabelSeverity:  names.SeverityCritical,
+		names.LabelTechnique: e.Technique,
 	}
 	for i, v := range e.Identity.LabelValues() {
-		l[identity.LabelNames[i]] = v
+		l[names.IdentityLabels[i]] = v
 	}
 	for k, v := range external {
 		if _, ok := l[k]; !ok {
@@ -87,7 +79,7 @@ func who(id identity.Identity) string {
 func annotations(name string, e escape.Event, count int, first time.Time) map[string]string {
 	w := who(e.Identity)
 	var summary string
-	if name == AlertSucceeded {
+	if name == names.AlertEscapeSucceeded {
 		summary = fmt.Sprintf("A %s escape from %s succeeded", e.Technique, w)
 	} else {
 		summary = fmt.Sprintf("Escape attempt (%s) from %s", e.Technique, w)
@@ -98,7 +90,7 @@ func annotations(name string, e escape.Event, count int, first time.Time) map[st
 		call += " on " + e.Detail
 	}
 	outcome := "the kernel allowed it"
-	if e.Result != escape.Allowed {
+	if e.Result != names.ResultAllowed {
 		outcome = "it was blocked"
 		if e.Errno != "" {
 			outcome += " with " + e.Errno
@@ -108,9 +100,9 @@ func annotations(name string, e escape.Event, count int, first time.Time) map[st
 		strconv.Quote(e.Comm), e.PID, w, call, e.Technique, outcome, count, first.UTC().Format(time.RFC3339))
 
 	return map[string]string{
-		"summary":          summary,
-		"description":      desc,
-		"runbook_url":      RunbookBase + name + ".md",
-		AttemptsAnnotation: strconv.Itoa(count),
+		names.AnnotationSummary:     summary,
+		names.AnnotationDescription: desc,
+		names.AnnotationRunbookURL:  RunbookBase + name + ".md",
+		names.AnnotationAttempts:    strconv.Itoa(count),
 	}
 }

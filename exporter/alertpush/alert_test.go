@@ -7,6 +7,7 @@ import (
 
 	"github.com/breakwater/breakwater/exporter/escape"
 	"github.com/breakwater/breakwater/exporter/identity"
+	"github.com/breakwater/breakwater/internal/names"
 )
 
 var (
@@ -30,8 +31,8 @@ func TestAlertLabels(t *testing.T) {
 	}{{
 		name:  "blocked docker container: no kubernetes labels",
 		event: escape.Event{Identity: dockerID, Technique: "mount", Result: escape.Blocked},
-		alerts: map[string]map[string]string{AlertAttempt: {
-			"alertname": AlertAttempt, "severity": "critical", "technique": "mount",
+		alerts: map[string]map[string]string{names.AlertEscapeAttempt: {
+			"alertname": names.AlertEscapeAttempt, "severity": "critical", "technique": "mount",
 			"container_id": dockerID.ContainerID, "name": "web", "image": "nginx:1.27",
 			"job": "breakwater", "instance": "node1:9760",
 		}},
@@ -39,14 +40,14 @@ func TestAlertLabels(t *testing.T) {
 		name:  "allowed pod container: attempt and success",
 		event: escape.Event{Identity: podID, Technique: "runtime_socket", Result: escape.Allowed},
 		alerts: map[string]map[string]string{
-			AlertAttempt: {
-				"alertname": AlertAttempt, "severity": "critical", "technique": "runtime_socket",
+			names.AlertEscapeAttempt: {
+				"alertname": names.AlertEscapeAttempt, "severity": "critical", "technique": "runtime_socket",
 				"container_id": podID.ContainerID, "name": podID.Name, "image": "registry/api:2",
 				"namespace": "shop", "pod": "api-0", "container": "app",
 				"job": "breakwater", "instance": "node1:9760",
 			},
-			AlertSucceeded: {
-				"alertname": AlertSucceeded, "severity": "critical", "technique": "runtime_socket",
+			names.AlertEscapeSucceeded: {
+				"alertname": names.AlertEscapeSucceeded, "severity": "critical", "technique": "runtime_socket",
 				"container_id": podID.ContainerID, "name": podID.Name, "image": "registry/api:2",
 				"namespace": "shop", "pod": "api-0", "container": "app",
 				"job": "breakwater", "instance": "node1:9760",
@@ -75,7 +76,7 @@ func TestAnnotations(t *testing.T) {
 		want  map[string]string
 	}{{
 		name:  "blocked mount in a docker container",
-		alert: AlertAttempt,
+		alert: names.AlertEscapeAttempt,
 		event: escape.Event{Identity: dockerID, Technique: "mount", Result: escape.Blocked, Syscall: "mount", Errno: "EPERM", Comm: "sh", PID: 4242, Detail: "/host"},
 		count: 3,
 		want: map[string]string{
@@ -86,7 +87,7 @@ func TestAnnotations(t *testing.T) {
 		},
 	}, {
 		name:  "allowed socket connect in a pod",
-		alert: AlertSucceeded,
+		alert: names.AlertEscapeSucceeded,
 		event: escape.Event{Identity: podID, Technique: "runtime_socket", Result: escape.Allowed, Syscall: "connect", Comm: "curl", PID: 7, Detail: "/var/run/docker.sock"},
 		count: 1,
 		want: map[string]string{
@@ -97,7 +98,7 @@ func TestAnnotations(t *testing.T) {
 		},
 	}, {
 		name:  "unnamed container falls back to the short id",
-		alert: AlertAttempt,
+		alert: names.AlertEscapeAttempt,
 		event: escape.Event{Identity: identity.Identity{ContainerID: dockerID.ContainerID}, Technique: "ptrace", Result: escape.Blocked, Syscall: "ptrace", Errno: "EPERM", Comm: "gdb", PID: 1},
 		count: 1,
 		want: map[string]string{

@@ -24,15 +24,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/breakwater/breakwater/exporter/escape"
-)
-
-// Results of breakwater_alertmanager_notifications_total, counted per alert
-// and Alertmanager.
-const (
-	ResultSent    = "sent"    // accepted by an Alertmanager
-	ResultFailed  = "failed"  // a delivery attempt failed; it is retried
-	ResultDropped = "dropped" // queue overflow, rejected, or ended before delivery
-	ResultFolded  = "folded"  // an attempt folded into an alert already sent
+	"github.com/breakwater/breakwater/internal/names"
 )
 
 // maxBatch bounds one POST, as Prometheus' notifier does.
@@ -141,11 +133,11 @@ func New(logger *slog.Logger, cfg *Config) (*Pusher, error) {
 		now:      time.Now,
 		folds:    map[uint64]*fold{},
 		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "breakwater_alertmanager_notifications_total",
+			Name: names.MetricAlertmanagerNotifications,
 			Help: "Escape alerts pushed to Alertmanager, per Alertmanager and alert, by result: sent (accepted), failed (a delivery attempt failed and is retried), dropped (queue overflow, rejected, or ended before delivery), folded (an attempt counted into an alert already sent).",
-		}, []string{"result"}),
+		}, []string{names.LabelResult}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "breakwater_alertmanager_push_latency_seconds",
+			Name: names.MetricAlertmanagerPushLatency,
 			Help: "Time from an escape attempt to an Alertmanager accepting the alert it opened.",
 			// Factor sqrt(2) from 1ms to 16s, fine enough for a bench to
 			// read p50 and p99 from the text exposition.
@@ -155,7 +147,7 @@ func New(logger *slog.Logger, cfg *Config) (*Pusher, error) {
 			NativeHistogramMinResetDuration: time.Hour,
 		}),
 	}
-	for _, r := range []string{ResultSent, ResultFailed, ResultDropped, ResultFolded} {
+	for _, r := range []string{names.PushSent, names.PushFailed, names.PushDropped, names.PushFolded} {
 		p.notifications.WithLabelValues(r)
 	}
 
@@ -186,7 +178,7 @@ func (p *Pusher) Push(e escape.Event) {
 	select {
 	case p.in <- e:
 	default:
-		p.notifications.WithLabelValues(ResultDropped).Inc()
+		p.notifications.WithLabelValues(names.PushDropped).Inc()
 	}
 }
 
@@ -249,7 +241,7 @@ func (p *Pusher) fold(e escape.Event) {
 			}
 			f.event = e
 			f.dirty = true
-			p.notifications.WithLabelValues(ResultFolded).Inc()
+			p.notifications.WithLabelValues(names.PushFolded).Inc()
 			continue
 		}
 		if _, ok := p.folds[key]; !ok && len(p.folds) >= p.cfg.QueueCapacity {
@@ -306,7 +298,7 @@ func (p *Pusher) send(key uint64, f *fold, eventTime time.Time) {
 	f.lastSent = p.now()
 	for _, t := range p.targets {
 		if t.enqueue(&item{key: key, alert: a, endsAt: endsAt, eventTime: eventTime}, p.cfg.QueueCapacity) {
-			p.notifications.WithLabelValues(ResultDropped).Inc()
+			p.notifications.WithLabelValues(names.PushDropped).Inc()
 		}
 	}
 }
@@ -389,7 +381,7 @@ func (p *Pusher) deliver(ctx context.Context, t *target) {
 		for ctx.Err() == nil {
 			batch, expired := t.batch(p.now())
 			if expired > 0 {
-				p.notifications.WithLabelValues(ResultDropped).Add(float64(expired))
+				p.notifications.WithLabelValues(names.PushDropped).Add(float64(expired))
 				p.logger.Warn("alerts ended before Alertmanager accepted them", "alertmanager", t.url, "alerts", expired)
 			}
 			if len(batch) == 0 {
@@ -406,7 +398,7 @@ func (p *Pusher) deliver(ctx context.Context, t *target) {
 					}
 				}
 				t.done(batch)
-				p.notifications.WithLabelValues(ResultSent).Add(float64(len(batch)))
+				p.notifications.WithLabelValues(names.PushSent).Add(float64(len(batch)))
 				if backoff > 0 {
 					p.logger.Info("Alertmanager accepts alerts again", "alertmanager", t.url)
 				}
@@ -415,13 +407,13 @@ func (p *Pusher) deliver(ctx context.Context, t *target) {
 			case errors.As(err, &bad):
 				// Retrying a rejected alert cannot help.
 				t.done(batch)
-				p.notifications.WithLabelValues(ResultDropped).Add(float64(len(batch)))
+				p.notifications.WithLabelValues(names.PushDropped).Add(float64(len(batch)))
 				p.logger.Error("Alertmanager rejected alerts", "alertmanager", t.url, "alerts", len(batch), "err", bad.Payload)
 				continue
 			case ctx.Err() != nil:
 				return
 			}
-			p.notifications.WithLabelValues(ResultFailed).Add(float64(len(batch)))
+			p.notifications.WithLabelValues(names.PushFailed).Add(float64(len(batch)))
 			backoff = min(max(2*backoff, p.cfg.MinBackoff), p.cfg.MaxBackoff)
 			p.logger.Warn("pushing alerts to Alertmanager failed, retrying", "alertmanager", t.url, "alerts", len(batch), "retry_in", backoff, "err", err)
 			timer := time.NewTimer(backoff)

@@ -20,6 +20,7 @@ import (
 	"github.com/breakwater/breakwater/exporter/alertpush/amtest"
 	"github.com/breakwater/breakwater/exporter/escape"
 	"github.com/breakwater/breakwater/exporter/identity"
+	"github.com/breakwater/breakwater/internal/names"
 	"github.com/breakwater/breakwater/internal/testenv"
 )
 
@@ -62,7 +63,7 @@ func TestPushedAlertArrivesWithContainerLabels(t *testing.T) {
 	p.Push(e)
 
 	want := map[string]map[string]string{}
-	for _, name := range []string{AlertAttempt, AlertSucceeded} {
+	for _, name := range []string{names.AlertEscapeAttempt, names.AlertEscapeSucceeded} {
 		l := map[string]string{
 			"alertname": name, "severity": "critical", "technique": "runtime_socket",
 			"container_id": e.Identity.ContainerID, "name": "bw-am-1", "image": "breakwater-test/busybox:latest",
@@ -83,7 +84,7 @@ func TestPushedAlertArrivesWithContainerLabels(t *testing.T) {
 			t.Errorf("startsAt %s, want the attempt's time %s", a.StartsAt, e.Time)
 		}
 	}
-	if got := p.count(ResultSent); got != 2 {
+	if got := p.count(names.PushSent); got != 2 {
 		t.Errorf("sent = %v, want 2", got)
 	}
 	if got := p.latencyCount(); got != 2 {
@@ -114,7 +115,7 @@ func TestEveryAlertmanagerGetsEveryAlert(t *testing.T) {
 	for _, path := range []string{"/am0", "/am1"} {
 		amtest.Eventually(t, 30*time.Second, path+" notified of every alert", func() bool { return len(hook.Firing(path)) == n })
 	}
-	if got := p.count(ResultSent); got != 2*n {
+	if got := p.count(names.PushSent); got != 2*n {
 		t.Errorf("sent = %v, want %d (every alert to both)", got, 2*n)
 	}
 }
@@ -137,10 +138,10 @@ func TestAlertmanagerRestartDuringBurst(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	amtest.Eventually(t, 40*time.Second, "every alert of the burst notified", func() bool { return len(hook.Firing("/am")) == n })
-	if p.count(ResultFailed) == 0 {
+	if p.count(names.PushFailed) == 0 {
 		t.Error("no failed delivery counted while Alertmanager was down")
 	}
-	if got := p.count(ResultDropped); got != 0 {
+	if got := p.count(names.PushDropped); got != 0 {
 		t.Errorf("dropped = %v within the queue bound, want 0", got)
 	}
 }
@@ -153,8 +154,8 @@ func TestDeadAlertmanager(t *testing.T) {
 
 	p.Push(containerEvent(1, "ptrace", escape.Blocked))
 	// Backoff 50ms doubling to 400ms: several retries within 2s, all failing.
-	amtest.Eventually(t, 10*time.Second, "retries to fail", func() bool { return p.count(ResultFailed) >= 4 })
-	if got := p.count(ResultSent); got != 0 {
+	amtest.Eventually(t, 10*time.Second, "retries to fail", func() bool { return p.count(names.PushFailed) >= 4 })
+	if got := p.count(names.PushSent); got != 0 {
 		t.Fatalf("sent = %v to a dead Alertmanager", got)
 	}
 	// The pushed event waits in the queue; the Alertmanager coming up gets it.
@@ -184,7 +185,7 @@ func TestQueueOverflowCountsDropped(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("Push blocked on a full queue")
 		}
-		if got := p.count(ResultDropped); got != 3 {
+		if got := p.count(names.PushDropped); got != 3 {
 			t.Errorf("dropped = %v, want 3", got)
 		}
 	})
@@ -197,8 +198,8 @@ func TestQueueOverflowCountsDropped(t *testing.T) {
 			p.Push(containerEvent(i, "mount", escape.Blocked))
 			time.Sleep(10 * time.Millisecond)
 		}
-		amtest.Eventually(t, 10*time.Second, "3 alerts dropped", func() bool { return p.count(ResultDropped) == 3 })
-		amtest.Eventually(t, 10*time.Second, "failed retries", func() bool { return p.count(ResultFailed) > 0 })
+		amtest.Eventually(t, 10*time.Second, "3 alerts dropped", func() bool { return p.count(names.PushDropped) == 3 })
+		amtest.Eventually(t, 10*time.Second, "failed retries", func() bool { return p.count(names.PushFailed) > 0 })
 	})
 }
 
@@ -228,14 +229,14 @@ func TestFolding(t *testing.T) {
 	ptrace.Repeats = 4
 	p.Push(ptrace)
 
-	amtest.Eventually(t, 10*time.Second, "9 folded", func() bool { return p.count(ResultFolded) == 9 })
+	amtest.Eventually(t, 10*time.Second, "9 folded", func() bool { return p.count(names.PushFolded) == 9 })
 	key := func(name, technique string) string {
 		return amtest.LabelsKey(alertLabels(name, containerEvent(1, technique, escape.Blocked), cfg.ExternalLabels))
 	}
 	// The count reaches Alertmanager with the re-send a fold window later.
 	amtest.Eventually(t, 20*time.Second, "attempts=10 in Alertmanager", func() bool {
-		a := amAlerts(t, am.URL())[key(AlertAttempt, "mount")]
-		return a != nil && a.Annotations[AttemptsAnnotation] == "10"
+		a := amAlerts(t, am.URL())[key(names.AlertEscapeAttempt, "mount")]
+		return a != nil && a.Annotations[names.AnnotationAttempts] == "10"
 	})
 	alerts := amAlerts(t, am.URL())
 	for _, tc := range []struct {
@@ -244,16 +245,16 @@ func TestFolding(t *testing.T) {
 		startsAt time.Time
 		endsAt   time.Time
 	}{
-		{key(AlertAttempt, "mount"), 10, start, last.Add(cfg.ResolveTimeout)},
-		{key(AlertSucceeded, "mount"), 1, last, last.Add(cfg.ResolveTimeout)},
-		{key(AlertAttempt, "ptrace"), 5, time.Time{}, time.Time{}},
+		{key(names.AlertEscapeAttempt, "mount"), 10, start, last.Add(cfg.ResolveTimeout)},
+		{key(names.AlertEscapeSucceeded, "mount"), 1, last, last.Add(cfg.ResolveTimeout)},
+		{key(names.AlertEscapeAttempt, "ptrace"), 5, time.Time{}, time.Time{}},
 	} {
 		a := alerts[tc.key]
 		if a == nil {
 			t.Errorf("alert %q missing from Alertmanager", tc.key)
 			continue
 		}
-		if got := a.Annotations[AttemptsAnnotation]; got != strconv.Itoa(tc.attempts) {
+		if got := a.Annotations[names.AnnotationAttempts]; got != strconv.Itoa(tc.attempts) {
 			t.Errorf("%s{technique=%s} attempts = %s, want %d", a.Labels["alertname"], a.Labels["technique"], got, tc.attempts)
 		}
 		if !tc.startsAt.IsZero() && !time.Time(*a.StartsAt).Equal(tc.startsAt) {
@@ -265,12 +266,12 @@ func TestFolding(t *testing.T) {
 	}
 
 	// An attempt after the fold window starts a new fold, sent at once.
-	sent := p.count(ResultSent)
+	sent := p.count(names.PushSent)
 	e := containerEvent(1, "mount", escape.Blocked)
 	e.Time = last.Add(cfg.FoldWindow + time.Millisecond)
 	p.Push(e)
-	amtest.Eventually(t, 10*time.Second, "the new fold sent", func() bool { return p.count(ResultSent) > sent })
-	if got := p.count(ResultFolded); got != 9 {
+	amtest.Eventually(t, 10*time.Second, "the new fold sent", func() bool { return p.count(names.PushSent) > sent })
+	if got := p.count(names.PushFolded); got != 9 {
 		t.Errorf("folded = %v after the window, want still 9", got)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/breakwater/breakwater/exporter/escape"
 	"github.com/breakwater/breakwater/exporter/identity"
+	"github.com/breakwater/breakwater/internal/names"
 	"github.com/breakwater/breakwater/internal/testenv"
 )
 
@@ -76,7 +77,7 @@ func TestLabelsMatchRuleAlerts(t *testing.T) {
 			input = append(input, map[string]any{"series": series(tc.event, r), "values": "1 2 3"})
 		}
 		var alertTests []any
-		for _, name := range []string{AlertAttempt, AlertSucceeded} {
+		for _, name := range []string{names.AlertEscapeAttempt, names.AlertEscapeSucceeded} {
 			var exp []any
 			for _, pushed := range alertNames(tc.event) {
 				if pushed == name {
