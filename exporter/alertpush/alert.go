@@ -9,6 +9,7 @@ import (
 	"github.com/breakwater/breakwater/exporter/escape"
 	"github.com/breakwater/breakwater/exporter/identity"
 	"github.com/breakwater/breakwater/internal/names"
+	"github.com/breakwater/breakwater/rules"
 )
 
 // RunbookBase is where runbook_url points, one page per alert name, as in
@@ -29,10 +30,15 @@ func alertNames(e escape.Event) []string {
 // empty values are left out as Prometheus drops empty labels, and external
 // labels never override the alert's own.
 func alertLabels(name string, e escape.Event, external map[string]string) map[string]string {
+	def := rules.Default()
 	l := map[string]string{
 		names.LabelAlertname: name,
-		names.LabelSeverity:  names.SeverityCritical,
+		names.LabelSeverity:  def.EscapeSucceeded.Severity,
 		names.LabelTechnique: e.Technique,
+	}
+	if name == names.AlertEscapeAttempt {
+		l[names.LabelSeverity] = def.EscapeAttempt.Severity.For(e.Result)
+		l[names.LabelResult] = e.Result
 	}
 	for i, v := range e.Identity.LabelValues() {
 		l[names.IdentityLabels[i]] = v

@@ -32,7 +32,7 @@ func TestAlertLabels(t *testing.T) {
 		name:  "blocked docker container: no kubernetes labels",
 		event: escape.Event{Identity: dockerID, Technique: "mount", Result: escape.Blocked},
 		alerts: map[string]map[string]string{names.AlertEscapeAttempt: {
-			"alertname": names.AlertEscapeAttempt, "severity": "critical", "technique": "mount",
+			"alertname": names.AlertEscapeAttempt, "severity": "warning", "technique": "mount", "result": "blocked",
 			"container_id": dockerID.ContainerID, "name": "web", "image": "nginx:1.27",
 			"job": "breakwater", "instance": "node1:9760",
 		}},
@@ -41,7 +41,7 @@ func TestAlertLabels(t *testing.T) {
 		event: escape.Event{Identity: podID, Technique: "runtime_socket", Result: escape.Allowed},
 		alerts: map[string]map[string]string{
 			names.AlertEscapeAttempt: {
-				"alertname": names.AlertEscapeAttempt, "severity": "critical", "technique": "runtime_socket",
+				"alertname": names.AlertEscapeAttempt, "severity": "critical", "technique": "runtime_socket", "result": "allowed",
 				"container_id": podID.ContainerID, "name": podID.Name, "image": "registry/api:2",
 				"namespace": "shop", "pod": "api-0", "container": "app",
 				"job": "breakwater", "instance": "node1:9760",

@@ -72,9 +72,15 @@ func TestLabelsMatchRuleAlerts(t *testing.T) {
 		{docker, []string{escape.Blocked, escape.Allowed}},
 		{pod, []string{escape.Blocked}},
 	} {
+		// The event's result rises at 6m; the container's other series
+		// stays where it was.
 		var input []any
 		for _, r := range tc.results {
-			input = append(input, map[string]any{"series": series(tc.event, r), "values": "1 2 3"})
+			values := "1x10"
+			if r == tc.event.Result {
+				values = "1x5 2x5"
+			}
+			input = append(input, map[string]any{"series": series(tc.event, r), "values": values})
 		}
 		var alertTests []any
 		for _, name := range []string{names.AlertEscapeAttempt, names.AlertEscapeSucceeded} {
@@ -86,7 +92,7 @@ func TestLabelsMatchRuleAlerts(t *testing.T) {
 					exp = append(exp, map[string]any{"exp_labels": l})
 				}
 			}
-			alertTests = append(alertTests, map[string]any{"eval_time": "2m", "alertname": name, "exp_alerts": exp})
+			alertTests = append(alertTests, map[string]any{"eval_time": "6m", "alertname": name, "exp_alerts": exp})
 		}
 		tests = append(tests, map[string]any{"interval": "1m", "input_series": input, "alert_rule_test": alertTests})
 	}

@@ -210,13 +210,18 @@ var PushedAlerts = []string{AlertEscapeAttempt, AlertEscapeSucceeded}
 const (
 	RecordCPURate        = "breakwater:container_cpu_usage_seconds:rate5m"
 	RecordCPUBaseline    = "breakwater:container_cpu_usage_seconds:rate5m_avg_1h"
+	RecordCPUNormal      = "breakwater:container_cpu_usage_seconds:rate5m_normal"
 	RecordMemoryRatio    = "breakwater:container_memory_working_set:ratio_limit"
 	RecordDeniedRate     = "breakwater:container_syscalls_denied:rate5m"
 	RecordDeniedBaseline = "breakwater:container_syscalls_denied:rate5m_avg_1h"
+	RecordDeniedNormal   = "breakwater:container_syscalls_denied:rate5m_normal"
 )
 
 // Records lists every recording rule, in the order of the rule file.
-var Records = []string{RecordCPURate, RecordCPUBaseline, RecordMemoryRatio, RecordDeniedRate, RecordDeniedBaseline}
+var Records = []string{
+	RecordCPURate, RecordCPUBaseline, RecordCPUNormal, RecordMemoryRatio,
+	RecordDeniedRate, RecordDeniedBaseline, RecordDeniedNormal,
+}
 
 // Annotations of the alerts, evaluated and pushed.
 const (
@@ -232,4 +237,14 @@ const (
 	DashboardSecurity  = "breakwater-security"
 	DashboardResources = "breakwater-resources"
 	DashboardHealth    = "breakwater-health"
+)
+
+// Dashboard variables, which dashboard_url links fill from alert labels.
+const (
+	VarCluster   = "cluster"
+	VarJob       = "job"
+	VarInstance  = "instance"
+	VarNamespace = "namespace"
+	VarPod       = "pod"
+	VarContainer = "container" // the runtime name (label name)
 )
