@@ -25,6 +25,7 @@ import (
 
 	"github.com/breakwater/breakwater/exporter/escape"
 	"github.com/breakwater/breakwater/internal/names"
+	"github.com/breakwater/breakwater/rules"
 )
 
 // maxBatch bounds one POST, as Prometheus' notifier does.
@@ -38,6 +39,7 @@ type Pusher struct {
 	in       chan escape.Event
 	targets  []*target
 	external map[string]string
+	policy   policy
 	now      func() time.Time
 
 	folds map[uint64]*fold // by label-set signature; owned by Run's goroutine
@@ -112,6 +114,24 @@ func New(logger *slog.Logger, cfg *Config) (*Pusher, error) {
 		}
 	}
 
+	rc := rules.Default()
+	switch {
+	case c.Rules != nil:
+		rc = *c.Rules
+	case c.RulesConfigFile != "":
+		var err error
+		if rc, err = rules.Load(c.RulesConfigFile); err != nil {
+			return nil, fmt.Errorf("alertpush: --alertmanager.rules-config: %w", err)
+		}
+	}
+	pol, err := newPolicy(rc)
+	if err != nil {
+		return nil, fmt.Errorf("alertpush: rules configuration: %w", err)
+	}
+	for _, problem := range pol.checkLabels(c.ExternalLabels) {
+		logger.Warn("pushed escape alerts will not merge with the evaluated ones", "problem", problem)
+	}
+
 	httpCfg := config.DefaultHTTPClientConfig
 	if c.HTTPConfigFile != "" {
 		hc, _, err := config.LoadHTTPConfigFile(c.HTTPConfigFile)
@@ -130,6 +150,7 @@ func New(logger *slog.Logger, cfg *Config) (*Pusher, error) {
 		cfg:      c,
 		in:       make(chan escape.Event, c.QueueCapacity),
 		external: c.ExternalLabels,
+		policy:   pol,
 		now:      time.Now,
 		folds:    map[uint64]*fold{},
 		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -231,8 +252,8 @@ func (p *Pusher) fold(e escape.Event) {
 	if e.Time.IsZero() {
 		e.Time = p.now()
 	}
-	for _, name := range alertNames(e) {
-		labels := alertLabels(name, e, p.external)
+	for _, name := range p.policy.alertNames(e) {
+		labels := p.policy.alertLabels(name, e, p.external)
 		key := model.LabelsToSignature(labels) // Alertmanager's identity of an alert
 		if f := p.folds[key]; f != nil && e.Time.Sub(f.last) <= p.cfg.FoldWindow {
 			f.count += 1 + int(e.Repeats)
@@ -290,7 +311,7 @@ func (p *Pusher) send(key uint64, f *fold, eventTime time.Time) {
 	endsAt := f.last.Add(p.cfg.ResolveTimeout)
 	a := &models.PostableAlert{
 		Alert:       models.Alert{Labels: models.LabelSet(f.labels)},
-		Annotations: models.LabelSet(annotations(f.name, f.event, f.count, f.first)),
+		Annotations: models.LabelSet(p.policy.annotations(f.name, f.labels, f.event, f.count, f.first)),
 		StartsAt:    strfmt.DateTime(f.first),
 		EndsAt:      strfmt.DateTime(endsAt),
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/breakwater/breakwater/exporter/identity"
 	"github.com/breakwater/breakwater/internal/names"
 	"github.com/breakwater/breakwater/internal/testenv"
+	"github.com/breakwater/breakwater/rules"
 )
 
 // containerEvent is an attempt by the i-th of many test containers.
@@ -80,7 +81,7 @@ func TestPushedAlertArrivesWithContainerLabels(t *testing.T) {
 		if !reflect.DeepEqual(a.Labels, want[k]) {
 			t.Errorf("webhook labels %v, want one of %v", a.Labels, want)
 		}
-		if a.Annotations["attempts"] != "1" || a.Annotations["runbook_url"] != RunbookBase+a.Labels["alertname"]+".md" || a.Annotations["summary"] == "" {
+		if a.Annotations["attempts"] != "1" || a.Annotations["runbook_url"] != rules.Default().RunbookURL+a.Labels["alertname"]+".md" || a.Annotations["summary"] == "" {
 			t.Errorf("annotations %v", a.Annotations)
 		}
 		if a.StartsAt.Sub(e.Time).Abs() > time.Millisecond {
@@ -234,7 +235,7 @@ func TestFolding(t *testing.T) {
 
 	amtest.Eventually(t, 10*time.Second, "8 folded", func() bool { return p.count(names.PushFolded) == 8 })
 	key := func(name, technique, result string) string {
-		return amtest.LabelsKey(alertLabels(name, containerEvent(1, technique, result), cfg.ExternalLabels))
+		return amtest.LabelsKey(testPolicy.alertLabels(name, containerEvent(1, technique, result), cfg.ExternalLabels))
 	}
 	// The count reaches Alertmanager with the re-send a fold window later.
 	amtest.Eventually(t, 20*time.Second, "attempts=9 in Alertmanager", func() bool {
