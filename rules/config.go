@@ -106,13 +106,13 @@ type Config struct {
 type Exclusion struct {
 	// Enabled false keeps the entry but applies it nowhere; unset is true.
 	// The shipped entries are off: switching one on is a decision.
-	Enabled   *bool  `json:"enabled"`
-	Namespace string `json:"namespace"`
-	Pod       string `json:"pod"`
-	Image     string `json:"image"`
-	Name      string `json:"name"`      // runtime container name
-	Container string `json:"container"` // Kubernetes container name
-	Technique string `json:"technique"`
+	Enabled   *bool  `json:"enabled,omitempty"`
+	Namespace string `json:"namespace,omitempty"`
+	Pod       string `json:"pod,omitempty"`
+	Image     string `json:"image,omitempty"`
+	Name      string `json:"name,omitempty"`      // runtime container name
+	Container string `json:"container,omitempty"` // Kubernetes container name
+	Technique string `json:"technique,omitempty"`
 }
 
 // On reports whether the entry applies.

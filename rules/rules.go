@@ -123,16 +123,17 @@ var exclusionFields = []struct{ key, label string }{
 // on lists the labels both sides share. Entries naming a technique only
 // apply where technique is true (the escape alerts).
 func excluding(on, metric string, parts []string, w string, technique bool) string {
-	cond := `ne (printf "%v" $e.enabled) "false"`
+	// index, not .field: a Helm user's entry has only the keys it sets.
+	cond := `ne (printf "%v" (index $e "enabled")) "false"`
 	if !technique {
-		cond = `and (` + cond + `) (not $e.technique)`
+		cond = `and (` + cond + `) (not (index $e "technique"))`
 	}
 	var fields strings.Builder
 	for _, f := range exclusionFields {
 		if f.key == "technique" && !technique {
 			continue
 		}
-		fields.WriteString(`[% with $e.` + f.key + ` %], ` + f.label + `=~[% quote . %][% end %]`)
+		fields.WriteString(`[% with index $e "` + f.key + `" %], ` + f.label + `=~[% quote . %][% end %]`)
 	}
 	return `[% range $name, $e := $.exclusions %][% if ` + cond + ` %]` +
 		"\n  unless on (" + on + ")\n" +

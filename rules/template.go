@@ -144,12 +144,12 @@ func HelmTemplate() []byte {
 	b.WriteString(`{{- define "` + HelmTemplateName + `" -}}` + "\n")
 	b.WriteString("groups:\n")
 	for _, g := range templateGroups() {
-		b.WriteString("- name: " + block(g.Name, 2))
+		b.WriteString("- name: " + block(g.Name, 4))
 		b.WriteString("  rules:\n")
 		for _, r := range g.Rules {
 			first := "  - "
 			field := func(k, v string) {
-				b.WriteString(first + k + ": " + block(v, 4))
+				b.WriteString(first + k + ": " + block(v, 6))
 				first = "    "
 			}
 			if r.Record != "" {
@@ -159,7 +159,11 @@ func HelmTemplate() []byte {
 			}
 			field("expr", r.Expr)
 			if r.For != "" {
+				// A `for` of zero is left out, as Groups leaves it out.
+				ref := strings.TrimSuffix(strings.TrimPrefix(r.For, leftDelim), rightDelim)
+				b.WriteString("    {{- if ne (toString" + ref + ") \"0s\" }}\n")
 				field("for", r.For)
+				b.WriteString("    {{- end }}\n")
 			}
 			for _, m := range []struct {
 				key string
@@ -180,8 +184,12 @@ func HelmTemplate() []byte {
 }
 
 // helmText turns rule text into Helm template text: Prometheus' {{ }}
-// become literals, the configuration's [% %] become Helm's actions.
-var helmText = strings.NewReplacer(`{{`, `{{ "{{" }}`, `}}`, `{{ "}}" }}`, leftDelim, "{{", rightDelim, "}}")
+// become literals, the configuration's [% %] become Helm's actions. An
+// action right inside a selector's braces would make "{{{": there it trims
+// the space that keeps them apart ("{ {{- ... -}} }").
+var helmText = strings.NewReplacer(
+	"{"+leftDelim+" ", "{ {{- ", " "+rightDelim+"}", " -}} }",
+	`{{`, `{{ "{{" }}`, `}}`, `{{ "}}" }}`, leftDelim, "{{", rightDelim, "}}")
 
 // block is s as a YAML literal block scalar indented by n, with its newline.
 func block(s string, n int) string {
