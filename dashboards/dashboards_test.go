@@ -96,7 +96,7 @@ const sentinelRate = "7m13s"
 var uids = []string{SecurityUID, ResourcesUID, HealthUID}
 
 func TestGeneratedFilesUpToDate(t *testing.T) {
-	files, err := Files()
+	files, err := Files(DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestQueriesUseKnownMetrics(t *testing.T) {
 	p := parser.NewParser(parser.Options{})
 	used := map[string]bool{}
 	for _, uid := range uids {
-		qs, err := AllQueries(uid, Vars{Job: "breakwater", Instance: "node-1:9760", Container: "web", RateInterval: sentinelRate})
+		qs, err := AllQueries(uid, Vars{Cluster: "eu", Job: "breakwater", Instance: "node-1:9760", Namespace: "shop", Pod: "web-0", Container: "web", RateInterval: sentinelRate})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -179,6 +179,7 @@ func TestQueriesUseKnownMetrics(t *testing.T) {
 		"breakwater_container_restarts_total", "container_oom_events_total", "container_cpu_cfs_throttled_periods_total",
 		"breakwater_bpf_program_attached", "breakwater_bpf_events_lost_total", "breakwater_bpf_events_folded_total", "breakwater_tracked_containers",
 		"breakwater_scrape_collector_duration_seconds", "breakwater_alertmanager_notifications_total",
+		names.MetricSyscallsNovel, names.MetricScrapeCollectorSuccess, names.MetricCPUCFSPeriods,
 	} {
 		if !used[m] {
 			t.Errorf("no dashboard shows %s", m)
@@ -270,9 +271,9 @@ func TestConventions(t *testing.T) {
 					t.Errorf("variable %s does not query ${datasource}", v.Name)
 				}
 			}
-			want := map[string]string{"datasource": "datasource", "job": "query", "instance": "query"}
+			want := map[string]string{"datasource": "datasource", "cluster": "query", "job": "query", "instance": "query"}
 			if d.UID != HealthUID {
-				want["container"] = "query"
+				want["namespace"], want["pod"], want["container"] = "query", "query", "query"
 			}
 			for name, typ := range want {
 				if vars[name] != typ {
@@ -337,5 +338,103 @@ func TestSubstitute(t *testing.T) {
 	}
 	if _, err := Queries("nope", v); err == nil {
 		t.Error("Queries of an unknown uid did not fail")
+	}
+}
+
+// TestQueriesKeepContainersApart: every per-container aggregation keeps the
+// cluster, the node, the namespace and the pod, so two replicas of one
+// container name on a node are two lines, and legends name them by the
+// display label (namespace/pod/name, or the name alone).
+func TestQueriesKeepContainersApart(t *testing.T) {
+	by := regexp.MustCompile(`by \(([^)]*)\)`)
+	for _, uid := range []string{SecurityUID, ResourcesUID} {
+		raw, err := JSON(uid, DefaultOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var db struct {
+			Panels []struct {
+				Title   string `json:"title"`
+				Targets []struct {
+					Expr   string `json:"expr"`
+					Legend string `json:"legendFormat"`
+				} `json:"targets"`
+			} `json:"panels"`
+		}
+		if err := json.Unmarshal(raw, &db); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range db.Panels {
+			for _, tg := range p.Targets {
+				for _, m := range by.FindAllStringSubmatch(tg.Expr, -1) {
+					l := strings.Split(m[1], ", ")
+					if slices.Contains(l, "name") && !(slices.Contains(l, "cluster") && slices.Contains(l, "instance") && slices.Contains(l, "namespace") && slices.Contains(l, "pod")) {
+						t.Errorf("%s panel %q aggregates by (%s): replicas of one name would merge", uid, p.Title, m[1])
+					}
+				}
+				if strings.Contains(tg.Legend, "{{name}}") {
+					t.Errorf("%s panel %q legend %q: use {{display}}", uid, p.Title, tg.Legend)
+				}
+				if strings.Contains(tg.Legend, "{{display}}") && !strings.Contains(tg.Expr, `"display"`) {
+					t.Errorf("%s panel %q legend %q without the display label", uid, p.Title, tg.Legend)
+				}
+			}
+		}
+	}
+}
+
+// TestAlertPanelsScoped: the firing-alerts panels show the selected
+// cluster, job and instance only.
+func TestAlertPanelsScoped(t *testing.T) {
+	qs, err := Queries(SecurityUID, Vars{Cluster: "eu", Job: "bw", Instance: "n1:9760"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, q := range qs {
+		if !strings.Contains(q.Expr, "ALERTS{") {
+			continue
+		}
+		n++
+		for _, m := range []string{`cluster=~"eu"`, `job=~"bw"`, `instance=~"n1:9760"`} {
+			if !strings.Contains(q.Expr, m) {
+				t.Errorf("%s: %s lacks %s", q, q.Expr, m)
+			}
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d alert queries, want the stat and the table", n)
+	}
+}
+
+// TestWithoutClusterLabel: a pack configured without a cluster label gets
+// dashboards without the cluster variable, whose queries still parse.
+func TestWithoutClusterLabel(t *testing.T) {
+	p := parser.NewParser(parser.Options{})
+	for _, uid := range uids {
+		raw, err := JSON(uid, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(raw), "$cluster") || strings.Contains(string(raw), `"name": "cluster"`) {
+			t.Errorf("%s mentions the cluster without a cluster label", uid)
+		}
+		var db struct {
+			Panels []panelJSON `json:"panels"`
+		}
+		if err := json.Unmarshal(raw, &db); err != nil {
+			t.Fatal(err)
+		}
+		for _, pj := range db.Panels {
+			for _, tg := range pj.Targets {
+				expr, err := Substitute(tg.Expr, Vars{})
+				if err == nil {
+					_, err = p.ParseExpr(expr)
+				}
+				if err != nil {
+					t.Errorf("%s panel %q: %v", uid, pj.Title, err)
+				}
+			}
+		}
 	}
 }
