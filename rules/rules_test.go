@@ -455,3 +455,19 @@ func TestPromtoolTestVariants(t *testing.T) {
 		})
 	}
 }
+
+// TestRecordingRuleNames: the pack records exactly names.Records, the names
+// the dashboards read.
+func TestRecordingRuleNames(t *testing.T) {
+	var got []string
+	for _, g := range Groups(Default()) {
+		for _, r := range g.Rules {
+			if r.Record != "" {
+				got = append(got, r.Record)
+			}
+		}
+	}
+	if !slices.Equal(got, names.Records) {
+		t.Errorf("recording rules %v, names.Records %v", got, names.Records)
+	}
+}
