@@ -17,13 +17,15 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
+
+	"github.com/breakwater/breakwater/internal/names"
 )
 
 // Stable dashboard uids: links, bookmarks and the e2e test depend on them.
 const (
-	SecurityUID  = "breakwater-security"
-	ResourcesUID = "breakwater-resources"
-	HealthUID    = "breakwater-health"
+	SecurityUID  = names.DashboardSecurity
+	ResourcesUID = names.DashboardResources
+	HealthUID    = names.DashboardHealth
 )
 
 // Tags every breakwater dashboard carries, so Grafana's dashboard links and
@@ -36,7 +38,7 @@ type Definition struct {
 	UID   string
 	Title string
 	File  string // file name under dashboards/ and key in the ConfigMap
-	build func() *dashboard.DashboardBuilder
+	build func(Options) *dashboard.DashboardBuilder
 }
 
 // Definitions lists the dashboards in a fixed order.
@@ -58,12 +60,12 @@ func lookup(uid string) (Definition, error) {
 }
 
 // Build returns the dashboard with the given uid.
-func Build(uid string) (dashboard.Dashboard, error) {
+func Build(uid string, o Options) (dashboard.Dashboard, error) {
 	d, err := lookup(uid)
 	if err != nil {
 		return dashboard.Dashboard{}, err
 	}
-	db, err := d.build().Build()
+	db, err := d.build(o).Build()
 	if err != nil {
 		return dashboard.Dashboard{}, err
 	}
@@ -89,9 +91,10 @@ func numberPanels(ps []dashboard.PanelOrRowPanel) {
 	}
 }
 
-// JSON returns the dashboard as the indented JSON that is committed.
-func JSON(uid string) ([]byte, error) {
-	db, err := Build(uid)
+// JSON returns the dashboard as the indented JSON that is committed (with
+// DefaultOptions).
+func JSON(uid string, o Options) ([]byte, error) {
+	db, err := Build(uid, o)
 	if err != nil {
 		return nil, err
 	}
@@ -112,8 +115,9 @@ func datasource() common.DataSourceRef {
 }
 
 // newDashboard sets what all three dashboards share: uid, tags, time, the
-// datasource/job/instance variables and links to each other.
-func newDashboard(uid, title, description string, container bool) *dashboard.DashboardBuilder {
+// datasource/cluster/job/instance variables and links to each other; the
+// per-container dashboards add namespace, pod and container.
+func newDashboard(uid, title, description string, container bool, o Options) *dashboard.DashboardBuilder {
 	b := dashboard.NewDashboardBuilder(title).
 		Uid(uid).
 		Description(description).
@@ -131,17 +135,28 @@ func newDashboard(uid, title, description string, container bool) *dashboard.Das
 			KeepTime(true)).
 		WithVariable(dashboard.NewDatasourceVariableBuilder("datasource").
 			Label("Data source").
-			Type("prometheus")).
-		WithVariable(queryVariable("job", "Job", `label_values(breakwater_build_info, job)`, false)).
-		WithVariable(queryVariable("instance", "Node (instance)", `label_values(breakwater_build_info{job=~"$job"}, instance)`, true))
+			Type("prometheus"))
+	// Every filter offers All (".*"), which also matches series without
+	// the label: a single cluster has no cluster label, a Docker host no
+	// namespace or pod.
+	if o.ClusterLabel != "" {
+		b = b.WithVariable(queryVariable(names.VarCluster, "Cluster", `label_values(`+names.MetricBuildInfo+`, `+o.ClusterLabel+`)`, false, true))
+	}
+	b = b.WithVariable(queryVariable(names.VarJob, "Job", `label_values(`+names.MetricBuildInfo+o.clusterSel()+`, job)`, false, false)).
+		WithVariable(queryVariable(names.VarInstance, "Node (instance)", `label_values(`+names.MetricBuildInfo+`{`+o.jobSel()+`}, instance)`, true, true))
 	if container {
-		b = b.WithVariable(queryVariable("container", "Container",
-			`label_values(container_start_time_seconds{job=~"$job", instance=~"$instance", container_id!=""}, name)`, true))
+		started := names.MetricStartTime + `{` + o.nodeSel() + `, container_id!=""`
+		b = b.WithVariable(queryVariable(names.VarNamespace, "Namespace", `label_values(`+started+`}, namespace)`, true, true)).
+			WithVariable(queryVariable(names.VarPod, "Pod", `label_values(`+started+`, namespace=~"$namespace"}, pod)`, true, true)).
+			WithVariable(queryVariable(names.VarContainer, "Container", `label_values(`+started+`, namespace=~"$namespace", pod=~"$pod"}, name)`, true, true))
 	}
 	return b
 }
 
-func queryVariable(name, label, query string, multi bool) *dashboard.QueryVariableBuilder {
+// queryVariable is a variable from label_values(); all adds All as ".*"
+// rather than Grafana's joined list: containers come and go within the time
+// range and must not fall out of "All", and ".*" matches an absent label.
+func queryVariable(name, label, query string, multi, all bool) *dashboard.QueryVariableBuilder {
 	v := dashboard.NewQueryVariableBuilder(name).
 		Label(label).
 		Datasource(datasource()).
@@ -150,9 +165,10 @@ func queryVariable(name, label, query string, multi bool) *dashboard.QueryVariab
 		Refresh(dashboard.VariableRefreshOnTimeRangeChanged).
 		Sort(dashboard.VariableSortAlphabeticalAsc)
 	if multi {
-		// ".*" rather than Grafana's joined list: containers come and go
-		// within the time range and must not fall out of "All".
-		v = v.Multi(true).IncludeAll(true).AllValue(".*")
+		v = v.Multi(true)
+	}
+	if all {
+		v = v.IncludeAll(true).AllValue(".*")
 	}
 	return v
 }

@@ -19,53 +19,27 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"sigs.k8s.io/yaml"
 
+	"github.com/breakwater/breakwater/internal/names"
 	"github.com/breakwater/breakwater/internal/testenv"
 )
 
 // knownMetrics is the one list of metric names a dashboard may query, with
-// who produces them: breakwater (design.md), its embedded cAdvisor, and
-// Prometheus itself for the scrape and alert series. Recording rules come
-// from rules/breakwater.rules.yml (see recordingRules).
-var knownMetrics = map[string]string{
-	"breakwater_syscalls_denied_total":             "breakwater",
-	"breakwater_namespace_operations_total":        "breakwater",
-	"breakwater_mount_operations_total":            "breakwater",
-	"breakwater_capability_checks_total":           "breakwater",
-	"breakwater_container_capabilities":            "breakwater",
-	"breakwater_escape_attempts_total":             "breakwater",
-	"breakwater_container_restarts_total":          "breakwater",
-	"breakwater_build_info":                        "breakwater",
-	"breakwater_bpf_program_attached":              "breakwater",
-	"breakwater_bpf_events_lost_total":             "breakwater",
-	"breakwater_bpf_events_folded_total":           "breakwater",
-	"breakwater_tracked_containers":                "breakwater",
-	"breakwater_series_expired_total":              "breakwater",
-	"breakwater_scrape_collector_duration_seconds": "breakwater",
-	"breakwater_scrape_collector_success":          "breakwater",
-	"breakwater_alertmanager_notifications_total":  "breakwater",
-	"container_memory_working_set_bytes":           "cAdvisor",
-	"container_spec_memory_limit_bytes":            "cAdvisor",
-	"container_cpu_usage_seconds_total":            "cAdvisor",
-	"container_cpu_cfs_throttled_periods_total":    "cAdvisor",
-	"container_cpu_cfs_periods_total":              "cAdvisor",
-	"container_start_time_seconds":                 "cAdvisor",
-	"container_oom_events_total":                   "cAdvisor",
-	"container_memory_rss":                         "cAdvisor",
-	"machine_memory_bytes":                         "cAdvisor",
-	"machine_cpu_cores":                            "cAdvisor",
-	"up":                                           "Prometheus",
-	"scrape_duration_seconds":                      "Prometheus",
-	"ALERTS":                                       "Prometheus",
-}
-
-// fixedRecordingRules are the names design agreed with the rules engineer;
-// they stand in until rules/breakwater.rules.yml exists.
-var fixedRecordingRules = []string{
-	"breakwater:container_cpu_usage_seconds:rate5m",
-	"breakwater:container_cpu_usage_seconds:rate5m_avg_1h",
-	"breakwater:container_syscalls_denied:rate5m",
-	"breakwater:container_syscalls_denied:rate5m_avg_1h",
-	"breakwater:container_memory_working_set:ratio_limit",
+// who produces them: breakwater, its embedded cAdvisor, and Prometheus itself
+// for the scrape and alert series, all spelt by package names. Recording
+// rules come from rules/breakwater.rules.yml (see recordingRules).
+func knownMetrics() map[string]string {
+	known := map[string]string{
+		names.MetricUp:             "Prometheus",
+		names.MetricScrapeDuration: "Prometheus",
+		names.MetricAlerts:         "Prometheus",
+	}
+	for _, m := range names.BreakwaterMetrics {
+		known[m] = "breakwater"
+	}
+	for _, m := range names.CAdvisorMetrics {
+		known[m] = "cAdvisor"
+	}
+	return known
 }
 
 const rulesFile = "rules/breakwater.rules.yml"
@@ -110,8 +84,7 @@ func readRules(t *testing.T) (records, alerts []string, ok bool) {
 func recordingRules(t *testing.T) []string {
 	records, _, ok := readRules(t)
 	if !ok {
-		t.Logf("%s not there yet: checking recording rules against the fixed list", rulesFile)
-		return fixedRecordingRules
+		t.Fatalf("%s is missing: run make rules", rulesFile)
 	}
 	return records
 }
@@ -123,7 +96,7 @@ const sentinelRate = "7m13s"
 var uids = []string{SecurityUID, ResourcesUID, HealthUID}
 
 func TestGeneratedFilesUpToDate(t *testing.T) {
-	files, err := Files()
+	files, err := Files(DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,17 +125,14 @@ func TestGeneratedFilesUpToDate(t *testing.T) {
 // Prometheus parser and fails on metrics nobody produces and on ranges that
 // are not $__rate_interval.
 func TestQueriesUseKnownMetrics(t *testing.T) {
-	known := map[string]string{}
-	for k, v := range knownMetrics {
-		known[k] = v
-	}
+	known := knownMetrics()
 	for _, r := range recordingRules(t) {
 		known[r] = "recording rule"
 	}
 	p := parser.NewParser(parser.Options{})
 	used := map[string]bool{}
 	for _, uid := range uids {
-		qs, err := AllQueries(uid, Vars{Job: "breakwater", Instance: "node-1:9760", Container: "web", RateInterval: sentinelRate})
+		qs, err := AllQueries(uid, Vars{Cluster: "eu", Job: "breakwater", Instance: "node-1:9760", Namespace: "shop", Pod: "web-0", Container: "web", RateInterval: sentinelRate})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,6 +179,7 @@ func TestQueriesUseKnownMetrics(t *testing.T) {
 		"breakwater_container_restarts_total", "container_oom_events_total", "container_cpu_cfs_throttled_periods_total",
 		"breakwater_bpf_program_attached", "breakwater_bpf_events_lost_total", "breakwater_bpf_events_folded_total", "breakwater_tracked_containers",
 		"breakwater_scrape_collector_duration_seconds", "breakwater_alertmanager_notifications_total",
+		names.MetricSyscallsNovel, names.MetricScrapeCollectorSuccess, names.MetricCPUCFSPeriods,
 	} {
 		if !used[m] {
 			t.Errorf("no dashboard shows %s", m)
@@ -300,9 +271,9 @@ func TestConventions(t *testing.T) {
 					t.Errorf("variable %s does not query ${datasource}", v.Name)
 				}
 			}
-			want := map[string]string{"datasource": "datasource", "job": "query", "instance": "query"}
+			want := map[string]string{"datasource": "datasource", "cluster": "query", "job": "query", "instance": "query"}
 			if d.UID != HealthUID {
-				want["container"] = "query"
+				want["namespace"], want["pod"], want["container"] = "query", "query", "query"
 			}
 			for name, typ := range want {
 				if vars[name] != typ {
@@ -367,5 +338,103 @@ func TestSubstitute(t *testing.T) {
 	}
 	if _, err := Queries("nope", v); err == nil {
 		t.Error("Queries of an unknown uid did not fail")
+	}
+}
+
+// TestQueriesKeepContainersApart: every per-container aggregation keeps the
+// cluster, the node, the namespace and the pod, so two replicas of one
+// container name on a node are two lines, and legends name them by the
+// display label (namespace/pod/name, or the name alone).
+func TestQueriesKeepContainersApart(t *testing.T) {
+	by := regexp.MustCompile(`by \(([^)]*)\)`)
+	for _, uid := range []string{SecurityUID, ResourcesUID} {
+		raw, err := JSON(uid, DefaultOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var db struct {
+			Panels []struct {
+				Title   string `json:"title"`
+				Targets []struct {
+					Expr   string `json:"expr"`
+					Legend string `json:"legendFormat"`
+				} `json:"targets"`
+			} `json:"panels"`
+		}
+		if err := json.Unmarshal(raw, &db); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range db.Panels {
+			for _, tg := range p.Targets {
+				for _, m := range by.FindAllStringSubmatch(tg.Expr, -1) {
+					l := strings.Split(m[1], ", ")
+					if slices.Contains(l, "name") && !(slices.Contains(l, "cluster") && slices.Contains(l, "instance") && slices.Contains(l, "namespace") && slices.Contains(l, "pod")) {
+						t.Errorf("%s panel %q aggregates by (%s): replicas of one name would merge", uid, p.Title, m[1])
+					}
+				}
+				if strings.Contains(tg.Legend, "{{name}}") {
+					t.Errorf("%s panel %q legend %q: use {{display}}", uid, p.Title, tg.Legend)
+				}
+				if strings.Contains(tg.Legend, "{{display}}") && !strings.Contains(tg.Expr, `"display"`) {
+					t.Errorf("%s panel %q legend %q without the display label", uid, p.Title, tg.Legend)
+				}
+			}
+		}
+	}
+}
+
+// TestAlertPanelsScoped: the firing-alerts panels show the selected
+// cluster, job and instance only.
+func TestAlertPanelsScoped(t *testing.T) {
+	qs, err := Queries(SecurityUID, Vars{Cluster: "eu", Job: "bw", Instance: "n1:9760"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, q := range qs {
+		if !strings.Contains(q.Expr, "ALERTS{") {
+			continue
+		}
+		n++
+		for _, m := range []string{`cluster=~"eu"`, `job=~"bw"`, `instance=~"n1:9760"`} {
+			if !strings.Contains(q.Expr, m) {
+				t.Errorf("%s: %s lacks %s", q, q.Expr, m)
+			}
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d alert queries, want the stat and the table", n)
+	}
+}
+
+// TestWithoutClusterLabel: a pack configured without a cluster label gets
+// dashboards without the cluster variable, whose queries still parse.
+func TestWithoutClusterLabel(t *testing.T) {
+	p := parser.NewParser(parser.Options{})
+	for _, uid := range uids {
+		raw, err := JSON(uid, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(raw), "$cluster") || strings.Contains(string(raw), `"name": "cluster"`) {
+			t.Errorf("%s mentions the cluster without a cluster label", uid)
+		}
+		var db struct {
+			Panels []panelJSON `json:"panels"`
+		}
+		if err := json.Unmarshal(raw, &db); err != nil {
+			t.Fatal(err)
+		}
+		for _, pj := range db.Panels {
+			for _, tg := range pj.Targets {
+				expr, err := Substitute(tg.Expr, Vars{})
+				if err == nil {
+					_, err = p.ParseExpr(expr)
+				}
+				if err != nil {
+					t.Errorf("%s panel %q: %v", uid, pj.Title, err)
+				}
+			}
+		}
 	}
 }

@@ -1,6 +1,8 @@
 package dashboards
 
 import (
+	"strings"
+
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
@@ -8,15 +10,83 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/stat"
 	"github.com/grafana/grafana-foundation-sdk/go/table"
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
+
+	"github.com/breakwater/breakwater/internal/names"
+	"github.com/breakwater/breakwater/rules"
 )
 
-// Label selectors every query starts from. The job and instance variables
-// pick the breakwater exporters, the container variable the runtime name that
-// both the security and the cAdvisor series carry.
-const (
-	nodeSel      = `job=~"$job", instance=~"$instance"`
-	containerSel = `job=~"$job", instance=~"$instance", name=~"$container"`
-)
+// Options are what the dashboards take from the rule pack's configuration
+// (rules.Config): the same cluster label as the rules.
+type Options struct {
+	// ClusterLabel tells clusters apart; empty leaves out the cluster
+	// variable and matcher.
+	ClusterLabel string
+}
+
+// DefaultOptions are the options of the committed dashboards: the pack's defaults.
+func DefaultOptions() Options { return Options{ClusterLabel: rules.Default().ClusterLabel} }
+
+// nodeSel picks the selected exporters; with All (".*") a variable also
+// matches series without the label, so the dashboards work on a plain
+// Docker host (no namespace, pod) and on one cluster (no cluster label).
+func (o Options) nodeSel() string { return o.jobSel() + `, instance=~"$instance"` }
+
+// jobSel picks the selected cluster and job.
+func (o Options) jobSel() string {
+	if o.ClusterLabel == "" {
+		return `job=~"$job"`
+	}
+	return o.ClusterLabel + `=~"$cluster", job=~"$job"`
+}
+
+// clusterSel is the selected cluster as a whole selector, or nothing.
+func (o Options) clusterSel() string {
+	if o.ClusterLabel == "" {
+		return ""
+	}
+	return `{` + o.ClusterLabel + `=~"$cluster"}`
+}
+
+// containerSel picks the selected containers: by Kubernetes namespace and
+// pod, and by runtime name, which both the security and the cAdvisor series
+// carry.
+func (o Options) containerSel() string {
+	return o.nodeSel() + `, namespace=~"$namespace", pod=~"$pod", name=~"$container"`
+}
+
+// by is the aggregation that keeps one line per container: two replicas of
+// a container name on one node are two pods. extra are added after.
+func (o Options) by(extra ...string) string {
+	l := []string{names.LabelInstance, names.LabelNamespace, names.LabelPod, names.LabelName}
+	if o.ClusterLabel != "" {
+		l = append([]string{o.ClusterLabel}, l...)
+	}
+	return strings.Join(append(l, extra...), ", ")
+}
+
+// byNode is the aggregation per exporter.
+func (o Options) byNode(extra ...string) string {
+	l := []string{names.LabelInstance}
+	if o.ClusterLabel != "" {
+		l = append([]string{o.ClusterLabel}, l...)
+	}
+	return strings.Join(append(l, extra...), ", ")
+}
+
+// display labels a per-container series "namespace/pod/name", or "name"
+// where it has no pod (a plain Docker container), for legends: what keeps
+// replicas apart without "//" before every Docker name.
+func display(expr string) string {
+	return `label_replace(label_join(` + expr + `, "display", "/", "namespace", "pod", "name"), "display", "$1", "display", "//(.*)")`
+}
+
+// Legend of a per-container series: display, then what, then the node.
+func legend(what string) string {
+	if what == "" {
+		return "{{display}} ({{instance}})"
+	}
+	return "{{display}} " + what + " ({{instance}})"
+}
 
 // Grafana unit ids used below.
 const (

@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -46,10 +44,12 @@ func syntheticTarget(t *testing.T) *httptest.Server {
 			`breakwater_scrape_collector_duration_seconds{collector="security"} 0.002`,
 			`breakwater_scrape_collector_success{collector="security"} 1`,
 			`breakwater_alertmanager_notifications_total{result="sent"} ` + f(n),
-			`breakwater_syscalls_denied_total{` + ident + `,syscall="mount",errno="EPERM"} ` + f(3*n),
+			`breakwater_syscalls_denied_total{` + ident + `,syscall="mount",errno="EPERM",reason="seccomp"} ` + f(3*n),
+			`breakwater_syscalls_denied_total{` + ident + `,syscall="epoll_ctl",errno="EPERM",reason="kernel"} ` + f(n),
+			`breakwater_syscalls_novel_total{` + ident + `,syscall="ptrace"} ` + f(n),
 			`breakwater_namespace_operations_total{` + ident + `,operation="unshare",namespace_type="user",result="denied"} ` + f(n),
 			`breakwater_mount_operations_total{` + ident + `,operation="mount",result="denied"} ` + f(n),
-			`breakwater_capability_checks_total{` + ident + `,capability="CAP_SYS_ADMIN",result="denied"} ` + f(n),
+			`breakwater_capability_checks_total{` + ident + `,capability="CAP_SYS_ADMIN",result="denied",scope="host"} ` + f(n),
 			`breakwater_container_capabilities{` + ident + `,capability="CAP_SYS_ADMIN"} 1`,
 			`breakwater_escape_attempts_total{` + ident + `,technique="mount",result="blocked"} ` + f(n),
 			`breakwater_escape_attempts_total{` + ident + `,technique="runtime_socket",result="allowed"} ` + f(n),
@@ -63,6 +63,8 @@ func syntheticTarget(t *testing.T) *httptest.Server {
 			`container_start_time_seconds{` + cgroup + `} ` + f(started),
 			`container_oom_events_total{` + cgroup + `} ` + f(n),
 			`machine_memory_bytes{boot_id="b",machine_id="m",system_uuid="s"} 8e+09`,
+			// Two replicas of one container name on this node.
+			replica("web-0", "1", n), replica("web-1", "2", n),
 			`machine_cpu_cores{boot_id="b",machine_id="m",system_uuid="s"} 2`,
 		}
 		fmt.Fprintln(w, strings.Join(lines, "\n"))
@@ -79,17 +81,22 @@ func syntheticTarget(t *testing.T) *httptest.Server {
 
 func f(v float64) string { return fmt.Sprintf("%g", v) }
 
+// replica is the CPU counter of container "app" of pod shop/<pod>.
+func replica(pod, digit string, n float64) string {
+	id := strings.Repeat(digit, 64)
+	return fmt.Sprintf(`container_cpu_usage_seconds_total{container_id=%q,name="app",image="shop/app:1",namespace="shop",pod=%q,container="app",id="/kubepods/pod%s/%s"} %s`,
+		id, pod, digit, id, f(0.25*n))
+}
+
 // startPrometheus runs the pinned Prometheus on 127.0.0.1, scraping target
 // every second as job "breakwater" and evaluating ruleFiles every second.
 func startPrometheus(t *testing.T, target string, ruleFiles []string) string {
 	t.Helper()
-	bin := testenv.Tool(t, "prometheus")
-	dir := t.TempDir()
 	quoted := make([]string, len(ruleFiles))
 	for i, r := range ruleFiles {
 		quoted[i] = fmt.Sprintf("%q", r)
 	}
-	cfg := fmt.Sprintf(`global:
+	return testenv.StartPrometheus(t, t.TempDir(), fmt.Sprintf(`global:
   scrape_interval: 1s
   evaluation_interval: 1s
 rule_files: [%s]
@@ -97,51 +104,7 @@ scrape_configs:
   - job_name: breakwater
     static_configs:
       - targets: [%q]
-`, strings.Join(quoted, ", "), target)
-	cfgPath := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	log, err := os.Create(filepath.Join(dir, "prometheus.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "--config.file="+cfgPath, "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr, "--log.level=warn")
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		log.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(log.Name())
-			t.Logf("prometheus log:\n%s", b)
-		}
-	})
-	base := "http://" + addr
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(base + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return base
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("prometheus on %s not ready: %v", addr, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+`, strings.Join(quoted, ", "), target))
 }
 
 // instantSeries runs an instant query and returns how many series it yields.
@@ -184,10 +147,6 @@ func TestPanelsReturnDataFromPrometheus(t *testing.T) {
 	}
 	root := testenv.RepoRoot(t)
 	rules := filepath.Join(root, rulesFile)
-	if _, err := os.Stat(rules); err != nil {
-		t.Logf("%s not there yet: using testdata/recording.rules.yml", rulesFile)
-		rules, _ = filepath.Abs(filepath.Join("testdata", "recording.rules.yml"))
-	}
 	firing, _ := filepath.Abs(filepath.Join("testdata", "firing.rules.yml"))
 	target := syntheticTarget(t)
 	base := startPrometheus(t, strings.TrimPrefix(target.URL, "http://"), []string{rules, firing})
@@ -229,6 +188,19 @@ func TestPanelsReturnDataFromPrometheus(t *testing.T) {
 			return
 		}
 		time.Sleep(time.Second)
+	}
+	// Two replicas of one container name on one node stay two lines.
+	replicas := Vars{Job: "breakwater", Instance: vars.Instance, Container: "app", RateInterval: "1m"}
+	qs, err := Queries(ResourcesUID, replicas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range qs {
+		if q.Panel == "CPU usage" {
+			if n, err := instantSeries(ctx, base, q.Expr); n != 2 {
+				t.Errorf("%s: %d series for two replicas of container app (%v): %s", q, n, err, q.Expr)
+			}
+		}
 	}
 	for _, q := range empty {
 		t.Logf("%s is empty, as it must be for a container younger than the baseline minimum age: %s", q, q.Raw)

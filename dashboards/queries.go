@@ -11,8 +11,8 @@ import (
 // Empty fields mean "All" (".*"); an empty RateInterval means 1m, which is
 // $__rate_interval for a 15s scrape interval.
 type Vars struct {
-	Job, Instance, Container string
-	RateInterval             string
+	Cluster, Job, Instance, Namespace, Pod, Container string
+	RateInterval                                      string
 }
 
 func (v Vars) values() map[string]string {
@@ -23,16 +23,21 @@ func (v Vars) values() map[string]string {
 		return s
 	}
 	return map[string]string{
+		"cluster":         or(v.Cluster, ".*"),
 		"job":             or(v.Job, ".*"),
 		"instance":        or(v.Instance, ".*"),
+		"namespace":       or(v.Namespace, ".*"),
+		"pod":             or(v.Pod, ".*"),
 		"container":       or(v.Container, ".*"),
 		"datasource":      "prometheus",
 		"__rate_interval": or(v.RateInterval, "1m"),
 	}
 }
 
-// varRef matches $name, ${name} and ${name:format}.
-var varRef = regexp.MustCompile(`\$(?:\{(\w+)(?::\w+)?\}|(\w+))`)
+// varRef matches $name, ${name} and ${name:format}. A name starts with a
+// letter or _: $1 is a regular expression's group (label_replace), which
+// Grafana leaves alone.
+var varRef = regexp.MustCompile(`\$(?:\{([A-Za-z_]\w*)(?::\w+)?\}|([A-Za-z_]\w*))`)
 
 // Substitute replaces Grafana variables in expr as Grafana would for a
 // single selected value. Unknown variables are an error: a query that only
@@ -75,8 +80,9 @@ func (q Query) String() string {
 	return fmt.Sprintf("%s panel %q %s", q.Dashboard, q.Panel, q.RefID)
 }
 
-// Queries returns every panel query of the dashboard with the given uid, with
-// Grafana variables replaced from v, in panel order. The e2e test runs them
+// Queries returns every panel query of the dashboard with the given uid (as
+// committed, DefaultOptions), with Grafana variables replaced from v, in
+// panel order. The e2e test runs them
 // against a live Prometheus to prove no panel is empty.
 func Queries(uid string, v Vars) ([]Query, error) {
 	all, err := AllQueries(uid, v)
@@ -98,7 +104,7 @@ var labelValues = regexp.MustCompile(`^\s*label_values\((.*),\s*(\w+)\s*\)\s*$`)
 // AllQueries is Queries plus the variable queries, whose Expr is the series
 // selector inside label_values().
 func AllQueries(uid string, v Vars) ([]Query, error) {
-	raw, err := JSON(uid)
+	raw, err := JSON(uid, DefaultOptions())
 	if err != nil {
 		return nil, err
 	}

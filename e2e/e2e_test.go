@@ -13,6 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/prometheus/prometheus/promql/parser"
+
 	"github.com/breakwater/breakwater/dashboards"
 	"github.com/breakwater/breakwater/exporter/alertpush/amtest"
 	"github.com/breakwater/breakwater/internal/testenv"
@@ -23,13 +25,17 @@ import (
 // within minutes; thresholds stay as shipped (memory > 90% of the limit,
 // more than 5 restarts, CPU above 2x the baseline and 0.1 cores). It goes
 // through the same rules.Load / rules.Write path as `rules/generate -config`.
+// The pack counts exactly the restarts inside the window: Docker's restart
+// backoff (100ms doubling to 1m) starts the restarting container about 10
+// times in its first 2 minutes and 13 in 4, and the first, fastest restarts
+// are where breakwater's count can fall short, so the window is 4m.
 const rulesConfig = `# e2e: shortened windows, shipped thresholds
 rateWindow: 20s
 baselineWindow: 5m
 baselineMinAge: 30s
 memoryNearLimit: {for: 10s}
 cpuSpike: {for: 10s}
-restartingOften: {window: 2m}
+restartingOften: {window: 4m}
 `
 
 // cpuIdle is how long the CPU scenario idles before it spikes, at least.
@@ -54,6 +60,7 @@ type expectation struct {
 	alert     string
 	sc        *scenario
 	technique string   // escapes only
+	result    string   // ContainerEscapeAttempt only
 	severity  string   // as the rule pack sets it
 	receivers []string // webhook paths the example routes send it to
 	withID    bool     // container_id label (restart counts have none)
@@ -78,6 +85,9 @@ func (e *expectation) check(a arrival, instance string) {
 	}
 	if e.technique != "" {
 		want["technique"] = e.technique
+	}
+	if e.result != "" {
+		want["result"] = e.result
 	}
 	for k, v := range want {
 		if a.labels[k] != v {
@@ -206,11 +216,14 @@ scrape_configs:
 	var spikeAt, escapeAt time.Time
 
 	escapes := []string{"/security-webhook", "/oncall-pager"}
+	blockedEscapes := []string{"/security-webhook", "/team-slack"}
 	warnings := []string{"/team-slack"}
 	since := func(sc *scenario) func() time.Time { return func() time.Time { return sc.started } }
 	attempted := func() time.Time { return escapeAt }
 	expect := []*expectation{
-		{alert: "ContainerEscapeAttempt", sc: &blocked, technique: "mount", severity: "critical", receivers: escapes, withID: true,
+		// A blocked attempt is a warning: the incident webhook and the team
+		// channel, no page.
+		{alert: "ContainerEscapeAttempt", sc: &blocked, technique: "mount", result: "blocked", severity: "warning", receivers: blockedEscapes, withID: true,
 			from: "attempt", start: attempted},
 		{alert: "ContainerEscapeSucceeded", sc: &allowed, technique: "mount", severity: "critical", receivers: escapes, withID: true,
 			from: "attempt", start: attempted},
@@ -425,6 +438,13 @@ func checkDashboards(ctx context.Context, t *testing.T, promURL, instance string
 			t.Logf("%s panel %q is empty: it only reads a baseline, which needs containers older than the minimum age", p.uid, p.title)
 			continue
 		}
+		// A panel whose input series do not exist at all shows what this
+		// run did not produce (novel syscalls need an image's learning
+		// period); one whose inputs exist and still shows nothing is broken.
+		if inputs := inputSeries(ctx, t, promURL, p.queries); inputs == 0 {
+			t.Logf("%s panel %q is empty: none of its input series exist in this run", p.uid, p.title)
+			continue
+		}
 		var exprs []string
 		for _, q := range p.queries {
 			exprs = append(exprs, q.RefID+": "+q.Expr)
@@ -440,6 +460,30 @@ func checkDashboards(ctx context.Context, t *testing.T, promURL, instance string
 
 // summary prints how long each alert took to reach its receiver. Which
 // path brought an escape alert first cannot be told from the notification:
+// inputSeries counts the series the vector selectors of the queries select.
+func inputSeries(ctx context.Context, t *testing.T, promURL string, qs []dashboards.Query) int {
+	t.Helper()
+	n := 0
+	for _, q := range qs {
+		expr, err := parser.NewParser(parser.Options{}).ParseExpr(q.Expr)
+		if err != nil {
+			t.Errorf("%s: %v", q, err)
+			continue
+		}
+		parser.Inspect(expr, func(node parser.Node, _ []parser.Node) error {
+			if vs, ok := node.(*parser.VectorSelector); ok {
+				s, err := query(ctx, promURL, vs.String())
+				if err != nil {
+					t.Errorf("%s: %v", q, err)
+				}
+				n += len(s)
+			}
+			return nil
+		})
+	}
+	return n
+}
+
 // Alertmanager merges the pushed and the evaluated alert into one; the
 // pusher's own latency is logged separately.
 func summary(t *testing.T, expect []*expectation) {

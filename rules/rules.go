@@ -6,42 +6,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/prometheus/common/model"
+	"github.com/breakwater/breakwater/internal/names"
 )
-
-// Recording rules. Dashboards query them by these names, so the names stay
-// even when RateWindow or BaselineWindow are configured differently.
-const (
-	RecordCPURate        = "breakwater:container_cpu_usage_seconds:rate5m"
-	RecordCPUBaseline    = "breakwater:container_cpu_usage_seconds:rate5m_avg_1h"
-	RecordDeniedRate     = "breakwater:container_syscalls_denied:rate5m"
-	RecordDeniedBaseline = "breakwater:container_syscalls_denied:rate5m_avg_1h"
-	RecordMemoryRatio    = "breakwater:container_memory_working_set:ratio_limit"
-)
-
-// Alert names of the contract.
-const (
-	AlertMemoryNearLimit        = "ContainerMemoryNearLimit"
-	AlertCPUSpike               = "ContainerCPUSpike"
-	AlertRestartingOften        = "ContainerRestartingOften"
-	AlertEscapeAttempt          = "ContainerEscapeAttempt"
-	AlertEscapeSucceeded        = "ContainerEscapeSucceeded"
-	AlertSyscallsDeniedBurst    = "ContainerSyscallsDeniedBurst"
-	AlertPrivilegedCapabilities = "ContainerPrivilegedCapabilities"
-	AlertBreakwaterDown         = "BreakwaterDown"
-	AlertProbeDetached          = "BreakwaterProbeDetached"
-	AlertEventsLost             = "BreakwaterEventsLost"
-)
-
-// AlertNames lists every alert the pack ships, in file order.
-var AlertNames = []string{
-	AlertMemoryNearLimit, AlertCPUSpike, AlertRestartingOften,
-	AlertEscapeAttempt, AlertEscapeSucceeded, AlertSyscallsDeniedBurst, AlertPrivilegedCapabilities,
-	AlertBreakwaterDown, AlertProbeDetached, AlertEventsLost,
-}
-
-// IdentityLabels are the contract's per-container labels.
-var IdentityLabels = []string{"container_id", "name", "image", "namespace", "pod", "container"}
 
 // Group is a rule group, in the field names of Prometheus' rule file format
 // and of the PrometheusRule spec, which are the same.
@@ -60,34 +26,61 @@ type Rule struct {
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
-// builder holds the label lists and selectors every expression shares.
-type builder struct {
-	c Config
-	// container: target + identity labels; cgroup: those plus cAdvisor's id.
-	container, cgroup string
-}
+// The pack is written once, as rules whose configurable parts are
+// text/template actions in [% %] (Prometheus' own {{ }} templates in the
+// annotations stay as they are) over the configuration as its YAML map,
+// $. Groups executes them with a Config; HelmTemplate hands the very same
+// text to Helm, which executes it with the chart's `rules` values. The
+// actions use only functions Helm has (sprig's list, concat, compact, uniq,
+// join, quote), which template.go gives the Go side too.
 
-func newBuilder(c Config) builder {
-	container := append(slices.Clone(c.TargetLabels), IdentityLabels...)
-	return builder{
-		c:         c,
-		container: strings.Join(container, ", "),
-		cgroup:    strings.Join(append(container, "id"), ", "),
+// ref is a configuration value, by its key path: ref("cpuSpike.factor").
+func ref(path string) string { return "[% $." + path + " %]" }
+
+func quoted(xs []string) string {
+	var b strings.Builder
+	for _, x := range xs {
+		b.WriteString(" " + strconv.Quote(x))
 	}
+	return b.String()
 }
 
-// sel joins matchers into a series selector, skipping empty ones.
-func sel(metric string, matchers ...string) string {
-	var parts []string
-	for _, m := range matchers {
-		if m = strings.TrimSpace(m); m != "" {
-			parts = append(parts, m)
+// by is a label list: the cluster label, the target labels, then extra,
+// without empty or repeated names.
+func by(extra ...string) string {
+	return `[% concat (list $.clusterLabel) $.targetLabels (list` + quoted(extra) + `) | compact | uniq | join ", " %]`
+}
+
+// byCluster is the cluster label then extra, for series of other targets.
+func byCluster(extra ...string) string {
+	return `[% concat (list $.clusterLabel) (list` + quoted(extra) + `) | compact | uniq | join ", " %]`
+}
+
+// Matcher sets a selector starts from: configured selectors (key paths
+// starting with $.) and fixed matchers.
+var (
+	breakwaterSel = []string{"$.selector"}
+	containerSel  = []string{"$.selector", "$.containerSelector"}
+	cgroupSel     = []string{"$.selector", "$.containerSelector", "$.cgroupSelector"}
+)
+
+// matchers joins configured and fixed matchers, leaving out empty ones.
+func matchers(parts ...string) string {
+	var args []string
+	for _, p := range parts {
+		if strings.HasPrefix(p, "$.") {
+			args = append(args, p)
+		} else {
+			args = append(args, "`"+p+"`")
 		}
 	}
-	return metric + "{" + strings.Join(parts, ", ") + "}"
+	return `[% list ` + strings.Join(args, " ") + ` | compact | join ", " %]`
 }
 
-func num(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+// sel is a series selector.
+func sel(metric string, parts ...string) string { return metric + "{" + matchers(parts...) + "}" }
+
+func with(parts []string, fixed ...string) []string { return append(slices.Clone(parts), fixed...) }
 
 // indent indents every line of s but the first by n spaces, so that a
 // multi-line sub-expression nests inside another.
@@ -95,66 +88,134 @@ func indent(s string, n int) string {
 	return strings.ReplaceAll(s, "\n", "\n"+strings.Repeat(" ", n))
 }
 
-// risen is how much a counter rose within w. A series born within w counts
-// from zero: the security counters appear with a container's first event,
-// and increase() alone needs two samples, so it would miss that event.
-func risen(series string, w model.Duration) string {
-	return fmt.Sprintf("(%s unless %s offset %s)\n  or\nincrease(%s[%s])", series, series, w, series, w)
+// risen is how much counter series rose within the window at key w: the
+// latest value in the window against the last one seen before it (within
+// counterHistory), never what an older sample said.
+//
+//   - Seen before: the difference. A stale marker (a failed scrape, a
+//     failing collector), a scrape gap or a Prometheus restart hide samples
+//     but change neither value, so they replay nothing.
+//   - Lower than before: the exporter restarted and its counters started
+//     over; what it counted since is the rise.
+//   - Never seen within counterHistory: born in the window, its whole value
+//     is the rise (the security counters appear with a container's first
+//     event, which increase() would miss) if the target was scraped at the
+//     window's start. A Prometheus that was down, or is new with empty
+//     storage, did not, and cannot tell new series from old ones.
+//
+// The latest value is last_over_time over the window, so one failed scrape
+// does not resolve a firing alert either.
+func risen(series, up, w string) string {
+	now := fmt.Sprintf("last_over_time(%s[%s])", series, ref(w))
+	before := fmt.Sprintf("last_over_time(%s[%s] offset %s)", series, ref("counterHistory"), ref(w))
+	return fmt.Sprintf("(%s - %s) >= 0\n  or\n%s < %s\n  or\n(\n  (%s unless %s)\n    and on (%s)\n  %s offset %s == 1\n)",
+		now, before, now, before, now, before, by(), up, ref(w))
+}
+
+// exclusionFields are the Exclusion keys and the labels they match.
+var exclusionFields = []struct{ key, label string }{
+	{"namespace", names.LabelNamespace}, {"pod", names.LabelPod}, {"image", names.LabelImage},
+	{"name", names.LabelName}, {"container", names.LabelContainer}, {"technique", names.LabelTechnique},
+}
+
+// excluding appends "unless" the series of metric (with the given matchers)
+// that an enabled exclusion names had samples within the window at key w;
+// on lists the labels both sides share. Entries naming a technique only
+// apply where technique is true (the escape alerts).
+func excluding(on, metric string, parts []string, w string, technique bool) string {
+	// index, not .field: a Helm user's entry has only the keys it sets.
+	cond := `ne (printf "%v" (index $e "enabled")) "false"`
+	if !technique {
+		cond = `and (` + cond + `) (not (index $e "technique"))`
+	}
+	var fields strings.Builder
+	for _, f := range exclusionFields {
+		if f.key == "technique" && !technique {
+			continue
+		}
+		fields.WriteString(`[% with index $e "` + f.key + `" %], ` + f.label + `=~[% quote . %][% end %]`)
+	}
+	return `[% range $name, $e := $.exclusions %][% if ` + cond + ` %]` +
+		"\n  unless on (" + on + ")\n" +
+		`present_over_time(` + metric + "{" + matchers(parts...) + fields.String() + "}[" + ref(w) + "])" +
+		`[% end %][% end %]`
+}
+
+// templateGroups are the rule groups as templates.
+func templateGroups() []Group {
+	return []Group{
+		{Name: "breakwater.container.rules", Rules: recordingRules()},
+		{Name: "breakwater.resources", Rules: []Rule{memoryNearLimit(), cpuSpike(), cpuThrottled(), restartingOften(), crashLooping(), oomKilled()}},
+		{Name: "breakwater.security", Rules: []Rule{
+			escapeAttempt(names.ResultBlocked), escapeAttempt(names.ResultAllowed), escapeSucceeded(),
+			novelSyscall(), syscallsDeniedBurst(), privilegedCapabilities(),
+		}},
+		{Name: "breakwater.self", Rules: []Rule{breakwaterDown(), probeDetached(), eventsLost(), collectorFailed(), pushFailing()}},
+	}
 }
 
 // Groups returns the rule groups generated from c: the recording rules
 // first, then one group of alerts per concern.
 func Groups(c Config) []Group {
-	b := newBuilder(c)
-	return []Group{
-		{Name: "breakwater.container.rules", Rules: b.recordingRules()},
-		{Name: "breakwater.resources", Rules: []Rule{b.memoryNearLimit(), b.cpuSpike(), b.restartingOften()}},
-		{Name: "breakwater.security", Rules: []Rule{b.escapeAttempt(), b.escapeSucceeded(), b.syscallsDeniedBurst(), b.privilegedCapabilities()}},
-		{Name: "breakwater.self", Rules: []Rule{b.breakwaterDown(), b.probeDetached(), b.eventsLost()}},
+	gs, err := resolve(templateGroups(), c)
+	if err != nil {
+		panic(fmt.Sprintf("rules: the pack does not render: %v", err)) // a bug in this package, not in c
 	}
+	return gs
 }
 
-func (b builder) recordingRules() []Rule {
-	c := b.c
-	cadvisor := func(metric string) string {
-		return sel(metric, c.Selector, c.ContainerSelector, c.CgroupSelector)
-	}
+// The container labels: cluster, target and identity; cgroup adds cAdvisor's id.
+var (
+	containerLabels = names.IdentityLabels
+	cgroupLabels    = append(slices.Clone(names.IdentityLabels), names.LabelCgroupID)
+)
+
+// normal is a rate without the samples where it ran above factor times its
+// baseline and above floor, the samples its alert fires on: the baseline
+// averages the normal samples only, so it never takes in the spike it is
+// compared with, and a sustained step keeps firing until the samples from
+// before it have left the baseline window.
+func normal(rate, baseline, floor, factor string) string {
+	return fmt.Sprintf("%s\n  unless\n(%s > %s and %s > %s * %s)", rate, rate, ref(floor), rate, ref(factor), baseline)
+}
+
+// baseline averages the normal samples, for containers seen baselineMinAge ago.
+func baseline(normal, rate string) string {
+	return fmt.Sprintf("avg_over_time(%s[%s])\n  and\n%s offset %s", normal, ref("baselineWindow"), rate, ref("baselineMinAge"))
+}
+
+func recordingRules() []Rule {
+	cadvisor := func(metric string) string { return sel(metric, cgroupSel...) }
 	return []Rule{
 		{
 			// Per-CPU series (cAdvisor's percpu set) are summed; the inner max
 			// removes duplicates of one series that differ only in labels
 			// outside the identity.
-			Record: RecordCPURate,
-			Expr: fmt.Sprintf("sum by (%s) (\n  max by (%s, cpu) (\n    rate(%s[%s])\n  )\n)",
-				b.cgroup, b.cgroup, cadvisor("container_cpu_usage_seconds_total"), c.RateWindow),
+			Record: names.RecordCPURate,
+			Expr: fmt.Sprintf("sum by (%s) (\n  max by (%s) (\n    rate(%s[%s])\n  )\n)",
+				by(cgroupLabels...), by(append(cgroupLabels, names.LabelCPU)...), cadvisor(names.MetricCPUUsage), ref("rateWindow")),
 		},
-		{
-			// Only containers seen BaselineMinAge ago have a baseline.
-			Record: RecordCPUBaseline,
-			Expr: fmt.Sprintf("avg_over_time(%s[%s])\n  and\n%s offset %s",
-				RecordCPURate, c.BaselineWindow, RecordCPURate, c.BaselineMinAge),
-		},
+		{Record: names.RecordCPUBaseline, Expr: baseline(names.RecordCPUNormal, names.RecordCPURate)},
+		{Record: names.RecordCPUNormal, Expr: normal(names.RecordCPURate, names.RecordCPUBaseline, "cpuSpike.minCores", "cpuSpike.factor")},
 		{
 			// A limit of 0 is cAdvisor's "no limit" and never divides.
-			Record: RecordMemoryRatio,
+			Record: names.RecordMemoryRatio,
 			Expr: fmt.Sprintf("max by (%s) (%s)\n  /\nmax by (%s) (%s > 0)",
-				b.cgroup, cadvisor("container_memory_working_set_bytes"),
-				b.cgroup, cadvisor("container_spec_memory_limit_bytes")),
+				by(cgroupLabels...), cadvisor(names.MetricMemoryWorkingSet), by(cgroupLabels...), cadvisor(names.MetricMemoryLimit)),
 		},
 		{
-			// The denied counters of a container appear with its first denial;
-			// a container with a CPU series and no denials is recorded as 0, so
-			// the baseline of a long quiet container is 0, not missing.
-			Record: RecordDeniedRate,
-			Expr: fmt.Sprintf("sum by (%s) (\n  max by (%s, syscall, errno) (\n    rate(%s[%s])\n  )\n)\n  or\n0 * group by (%s) (%s)",
-				b.container, b.container, sel("breakwater_syscalls_denied_total", c.Selector, c.ContainerSelector), c.RateWindow,
-				b.container, RecordCPURate),
+			// Syscalls the seccomp filter refused. The counters of a container
+			// appear with its first denial; a container with a CPU series and
+			// no denials is recorded as 0, so the baseline of a long quiet
+			// container is 0, not missing.
+			Record: names.RecordDeniedRate,
+			Expr: fmt.Sprintf("sum by (%s) (\n  max by (%s) (\n    rate(%s[%s])\n  )\n)\n  or\n0 * group by (%s) (%s)",
+				by(containerLabels...), by(append(slices.Clone(containerLabels), names.LabelSyscall, names.LabelErrno)...),
+				sel(names.MetricSyscallsDenied, with(containerSel, names.LabelReason+`="`+names.ReasonSeccomp+`"`)...), ref("rateWindow"),
+				by(containerLabels...), names.RecordCPURate),
 		},
-		{
-			Record: RecordDeniedBaseline,
-			Expr: fmt.Sprintf("avg_over_time(%s[%s])\n  and\n%s offset %s",
-				RecordDeniedRate, c.BaselineWindow, RecordDeniedRate, c.BaselineMinAge),
-		},
+		{Record: names.RecordDeniedBaseline, Expr: baseline(names.RecordDeniedNormal, names.RecordDeniedRate)},
+		{Record: names.RecordDeniedNormal, Expr: normal(names.RecordDeniedRate, names.RecordDeniedBaseline, "syscallsDeniedBurst.minRate", "syscallsDeniedBurst.factor")},
 	}
 }
 
@@ -173,142 +234,298 @@ func baselineTmpl(record string) string {
 		`{{ . | first | value | printf "%.2f" }}{{ else }}unknown{{ end }}`
 }
 
-// alert fills in what every alert has: severity, runbook, and the
-// <name>/<who> placeholders of summary and description.
-func (b builder) alert(name, expr string, forDur model.Duration, severity, summary, description string) Rule {
+// dashboardURL links the dashboard uid with the alert's labels as its
+// variables; labels the alert lacks leave the variable at its default.
+func dashboardURL(uid string, container bool) string {
+	u := ref("grafanaURL") + "/d/" + uid + "?from=now-3h&to=now" +
+		`{{ with index $labels "` + ref("clusterLabel") + `" }}&var-` + names.VarCluster + `={{ . | urlquery }}{{ end }}`
+	vars := []struct{ v, label string }{{names.VarJob, names.LabelJob}, {names.VarInstance, names.LabelInstance}}
+	if container {
+		vars = append(vars, struct{ v, label string }{names.VarNamespace, names.LabelNamespace},
+			struct{ v, label string }{names.VarPod, names.LabelPod}, struct{ v, label string }{names.VarContainer, names.LabelName})
+	}
+	for _, v := range vars {
+		u += `{{ with $labels.` + v.label + ` }}&var-` + v.v + `={{ . | urlquery }}{{ end }}`
+	}
+	return u
+}
+
+// alertRule fills in what every alert has: severity, runbook, dashboard,
+// `for` when the alert has one (at key+".for"), and the <name>/<who>
+// placeholders of summary and description.
+type alertRule struct {
+	name, key   string
+	expr        string
+	hasFor      bool
+	severity    string // a template; ref(key + ".severity") when empty
+	dashboard   string
+	container   bool // per-container: the dashboard link names the container
+	summary     string
+	description string
+}
+
+func (a alertRule) rule() Rule {
 	r := strings.NewReplacer("<name>", nameTmpl, "<who>", whoTmpl)
+	sev := a.severity
+	if sev == "" {
+		sev = ref(a.key + ".severity")
+	}
 	rule := Rule{
-		Alert:  name,
-		Expr:   expr,
-		Labels: map[string]string{"severity": severity},
+		Alert:  a.name,
+		Expr:   a.expr,
+		Labels: map[string]string{names.LabelSeverity: sev},
 		Annotations: map[string]string{
-			"summary":     r.Replace(summary),
-			"description": r.Replace(description),
-			"runbook_url": b.c.RunbookURL + name + ".md",
+			names.AnnotationSummary:      r.Replace(a.summary),
+			names.AnnotationDescription:  r.Replace(a.description),
+			names.AnnotationRunbookURL:   ref("runbookURL") + a.name + ".md",
+			names.AnnotationDashboardURL: dashboardURL(a.dashboard, a.container),
 		},
 	}
-	if forDur > 0 {
-		rule.For = forDur.String()
+	if a.hasFor {
+		rule.For = ref(a.key + ".for")
 	}
 	return rule
 }
 
-func (b builder) memoryNearLimit() Rule {
-	a := b.c.MemoryNearLimit
-	return b.alert(AlertMemoryNearLimit,
-		fmt.Sprintf("%s > %s", RecordMemoryRatio, num(a.Ratio)),
-		a.For, a.Severity,
-		`Container <name> is at {{ $value | humanizePercentage }} of its memory limit`,
-		fmt.Sprintf(`<who> has been above %s of its memory limit for %s: its working set is {{ $value | humanizePercentage }} of the limit. At the limit the kernel reclaims its page cache and then OOM-kills it.`,
-			strconv.FormatFloat(a.Ratio*100, 'g', -1, 64)+"%", a.For))
+func memoryNearLimit() Rule {
+	return alertRule{
+		name: names.AlertMemoryNearLimit, key: "memoryNearLimit", hasFor: true, dashboard: names.DashboardResources, container: true,
+		expr:    fmt.Sprintf("%s > %s", names.RecordMemoryRatio, ref("memoryNearLimit.ratio")),
+		summary: `Container <name> is at {{ $value | humanizePercentage }} of its memory limit`,
+		description: `<who> has been above {{ ` + ref("memoryNearLimit.ratio") + ` | humanizePercentage }} of its memory limit for ` + ref("memoryNearLimit.for") +
+			`: its working set is {{ $value | humanizePercentage }} of the limit. At the limit the kernel reclaims its page cache and then OOM-kills it.`,
+	}.rule()
 }
 
-func (b builder) cpuSpike() Rule {
-	a := b.c.CPUSpike
-	return b.alert(AlertCPUSpike,
-		fmt.Sprintf("%s > %s\n  and\n%s > %s * %s", RecordCPURate, num(a.MinCores), RecordCPURate, num(a.Factor), RecordCPUBaseline),
-		a.For, a.Severity,
-		`Container <name> uses {{ printf "%.2f" $value }} CPU cores, far above its usual`,
-		fmt.Sprintf(`<who> has used {{ printf "%%.2f" $value }} CPU cores for %s, more than %s times its %s average of %s cores.`,
-			a.For, num(a.Factor), b.c.BaselineWindow, baselineTmpl(RecordCPUBaseline)))
+func cpuSpike() Rule {
+	return alertRule{
+		name: names.AlertCPUSpike, key: "cpuSpike", hasFor: true, dashboard: names.DashboardResources, container: true,
+		expr: fmt.Sprintf("%s > %s\n  and\n%s > %s * %s",
+			names.RecordCPURate, ref("cpuSpike.minCores"), names.RecordCPURate, ref("cpuSpike.factor"), names.RecordCPUBaseline),
+		summary: `Container <name> uses {{ printf "%.2f" $value }} CPU cores, far above its usual`,
+		description: `<who> has used {{ printf "%.2f" $value }} CPU cores for ` + ref("cpuSpike.for") + `, more than ` + ref("cpuSpike.factor") +
+			` times its ` + ref("baselineWindow") + ` average of ` + baselineTmpl(names.RecordCPUBaseline) + ` cores.`,
+	}.rule()
 }
 
-func (b builder) restartingOften() Rule {
-	c, a := b.c, b.c.RestartingOften
-	bw := sel("breakwater_container_restarts_total", c.Selector, `container!="POD"`)
-	by := strings.Join(append(slices.Clone(c.TargetLabels), "name", "image", "namespace", "pod", "container"), ", ")
-	expr := fmt.Sprintf("floor(max by (%s) (\n  %s\n)) > %d", by, indent(risen(bw, a.Window), 2), a.Restarts)
-	if c.KubeStateMetricsSelector != "" {
-		// kube-state-metrics covers Kubernetes nodes breakwater does not run
-		// on; where breakwater tracks the container, its own count wins, so
-		// one restart loop is one alert.
-		ksm := sel("kube_pod_container_status_restarts_total", c.KubeStateMetricsSelector)
-		expr += fmt.Sprintf("\n  or\n(\n  floor(max by (namespace, pod, container) (\n    %s\n  )) > %d\n    unless on (namespace, pod, container)\n  %s\n)",
-			indent(risen(ksm, a.Window), 4), a.Restarts, sel("breakwater_container_restarts_total", c.Selector, `namespace!=""`))
-	}
-	return b.alert(AlertRestartingOften, expr, a.For, a.Severity,
-		fmt.Sprintf(`Container <name> restarted {{ printf "%%.0f" $value }} times in %s`, a.Window),
-		fmt.Sprintf(`<who> restarted {{ printf "%%.0f" $value }} times in the last %s (more than %d): it is crash-looping or being killed.`, a.Window, a.Restarts))
+func cpuThrottled() Rule {
+	cadvisor := func(metric string) string { return sel(metric, cgroupSel...) }
+	return alertRule{
+		name: names.AlertCPUThrottled, key: "cpuThrottled", hasFor: true, dashboard: names.DashboardResources, container: true,
+		// Only containers with a CPU quota have CFS periods.
+		expr: fmt.Sprintf("max by (%s) (rate(%s[%s]))\n  /\nmax by (%s) (rate(%s[%s]) > 0)\n  > %s",
+			by(cgroupLabels...), cadvisor(names.MetricCPUCFSThrottled), ref("rateWindow"),
+			by(cgroupLabels...), cadvisor(names.MetricCPUCFSPeriods), ref("rateWindow"), ref("cpuThrottled.ratio")),
+		summary: `Container <name> is CPU-throttled in {{ $value | humanizePercentage }} of its periods`,
+		description: `<who> has hit its CPU quota in {{ $value | humanizePercentage }} of its CFS periods for ` + ref("cpuThrottled.for") +
+			` (more than {{ ` + ref("cpuThrottled.ratio") + ` | humanizePercentage }}): it runs slower than it asks to, and its latency suffers.`,
+	}.rule()
 }
 
-// EscapeAlertLabels are the labels ContainerEscapeAttempt and
-// ContainerEscapeSucceeded carry besides alertname and severity: the target
-// labels, the identity and the technique. The Alertmanager push sends the
+// restarts counts restarts within the window at key w, per container
+// identity: breakwater's own count, and kube-state-metrics' for containers
+// breakwater does not track (Kubernetes nodes it does not run on).
+func restarts(w, cmp string) string {
+	bw := sel(names.MetricContainerRestarts, breakwaterSel[0], names.LabelContainer+`!="POD"`)
+	k8s := []string{names.LabelNamespace, names.LabelPod, names.LabelContainer}
+	ksm := sel(names.MetricKSMContainerRestarts, "$.kubeStateMetricsSelector")
+	ksmUp := sel(names.MetricUp, "$.kubeStateMetricsSelector")
+	return fmt.Sprintf("floor(max by (%s) (\n  %s\n)) %s", by(names.RestartIdentityLabels...), indent(risen(bw, sel(names.MetricUp, breakwaterSel...), w), 2), cmp) +
+		// Where breakwater tracks the container its own count wins, so one
+		// restart loop is one alert.
+		`[% if $.kubeStateMetricsSelector %]` +
+		fmt.Sprintf("\n  or\n(\n  floor(max by (%s) (\n    %s\n  )) %s\n    unless on (%s)\n  %s\n)",
+			byCluster(k8s...), indent(risen(ksm, ksmUp, w), 4), cmp, byCluster(k8s...),
+			sel(names.MetricContainerRestarts, breakwaterSel[0], names.LabelNamespace+`!=""`)) +
+		`[% end %]`
+}
+
+func restartingOften() Rule {
+	return alertRule{
+		name: names.AlertRestartingOften, key: "restartingOften", hasFor: true, dashboard: names.DashboardResources, container: true,
+		expr:    restarts("restartingOften.window", "> "+ref("restartingOften.restarts")),
+		summary: `Container <name> restarted {{ printf "%.0f" $value }} times in ` + ref("restartingOften.window"),
+		description: `<who> restarted {{ printf "%.0f" $value }} times in the last ` + ref("restartingOften.window") +
+			` (more than ` + ref("restartingOften.restarts") + `): it is crash-looping or being killed.`,
+	}.rule()
+}
+
+func crashLooping() Rule {
+	return alertRule{
+		name: names.AlertCrashLooping, key: "crashLooping", hasFor: true, dashboard: names.DashboardResources, container: true,
+		// Restarted within every window for `for`: whatever the backoff
+		// (kubelet's grows to 5m), a loop keeps the count at 1 or more.
+		expr:    restarts("crashLooping.window", ">= 1"),
+		summary: `Container <name> has been crash-looping for ` + ref("crashLooping.for"),
+		description: `<who> has restarted again and again for ` + ref("crashLooping.for") + `, the last ` + ref("crashLooping.window") +
+			` included ({{ printf "%.0f" $value }} restarts), however long its restarts are delayed: it does not stay up.`,
+	}.rule()
+}
+
+func oomKilled() Rule {
+	return alertRule{
+		name: names.AlertOOMKilled, key: "oomKilled", dashboard: names.DashboardResources, container: true,
+		expr: fmt.Sprintf("max by (%s) (\n  %s\n) > 0", by(cgroupLabels...),
+			indent(risen(sel(names.MetricOOMEvents, cgroupSel...), sel(names.MetricUp, breakwaterSel...), "oomKilled.window"), 2)),
+		summary: `The kernel OOM-killed a process of container <name>`,
+		description: `The kernel killed {{ printf "%.0f" $value }} process(es) of <who> in the last ` + ref("oomKilled.window") +
+			` because the container ran out of memory.`,
+	}.rule()
+}
+
+// EscapeAlertLabels are the labels an escape alert carries besides
+// alertname and severity: cluster, target labels, identity, technique, and
+// for ContainerEscapeAttempt the result. The Alertmanager push sends the
 // same set (labels with empty values are absent in both), so Alertmanager
 // sees one alert whichever path arrives first.
-func EscapeAlertLabels(c Config) []string {
-	return append(append(slices.Clone(c.TargetLabels), IdentityLabels...), "technique")
+func EscapeAlertLabels(c Config, alert string) []string {
+	l := append(append([]string{c.ClusterLabel}, c.TargetLabels...), names.IdentityLabels...)
+	l = append(l, names.LabelTechnique)
+	if alert == names.AlertEscapeAttempt {
+		l = append(l, names.LabelResult)
+	}
+	var out []string
+	for _, x := range l {
+		if x != "" && !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
-// escapeExpr counts the attempts of one container and technique within w,
-// over both results.
-func (b builder) escapeExpr(result string, w model.Duration) string {
-	c := b.c
-	s := sel("breakwater_escape_attempts_total", c.Selector, result)
-	by := strings.Join(EscapeAlertLabels(c), ", ")
-	return fmt.Sprintf("sum by (%s) (\n  max by (%s, result) (\n    %s\n  )\n) > 0",
-		by, by, indent(risen(s, w), 4))
+// escapeExpr counts the attempts of one container and technique with the
+// given result within the window at key w.
+func escapeExpr(result, w string, labels []string) string {
+	s := sel(names.MetricEscapeAttempts, with(containerSel, names.LabelResult+`="`+result+`"`)...)
+	return fmt.Sprintf("max by (%s) (\n  %s\n) > 0", by(labels...), indent(risen(s, sel(names.MetricUp, breakwaterSel...), w), 2)) +
+		excluding(by(append(slices.Clone(containerLabels), names.LabelTechnique)...), names.MetricEscapeAttempts, containerSel, w, true)
 }
 
-func (b builder) escapeAttempt() Rule {
-	a := b.c.EscapeAttempt
-	return b.alert(AlertEscapeAttempt, b.escapeExpr("", a.Window), 0, a.Severity,
-		`Escape attempt ({{ $labels.technique }}) from container <name>`,
-		fmt.Sprintf(`<who> made {{ printf "%%.0f" $value }} {{ $labels.technique }} escape attempt(s) in the last %s. Ordinary workloads never do this.`, a.Window))
+func escapeAttempt(result string) Rule {
+	key := "escapeAttempt"
+	outcome := "that the kernel refused"
+	if result == names.ResultAllowed {
+		outcome = "that the kernel allowed (ContainerEscapeSucceeded has them too)"
+	}
+	return alertRule{
+		name: names.AlertEscapeAttempt, key: key, dashboard: names.DashboardSecurity, container: true,
+		severity: ref(key + ".severity." + result),
+		expr:     escapeExpr(result, key+".window", append(slices.Clone(containerLabels), names.LabelTechnique, names.LabelResult)),
+		summary:  `Escape attempt ({{ $labels.technique }}, {{ $labels.result }}) from container <name>`,
+		description: `<who> made {{ printf "%.0f" $value }} {{ $labels.technique }} escape attempt(s) in the last ` + ref(key+".window") +
+			` ` + outcome + `. Ordinary workloads never do this.`,
+	}.rule()
 }
 
-func (b builder) escapeSucceeded() Rule {
-	a := b.c.EscapeSucceeded
-	return b.alert(AlertEscapeSucceeded, b.escapeExpr(`result="allowed"`, a.Window), 0, a.Severity,
-		`A {{ $labels.technique }} escape from container <name> succeeded`,
-		fmt.Sprintf(`<who> made {{ printf "%%.0f" $value }} {{ $labels.technique }} escape attempt(s) in the last %s that the kernel allowed. Treat the host as compromised.`, a.Window))
+func escapeSucceeded() Rule {
+	key := "escapeSucceeded"
+	return alertRule{
+		name: names.AlertEscapeSucceeded, key: key, dashboard: names.DashboardSecurity, container: true,
+		expr:    escapeExpr(names.ResultAllowed, key+".window", append(slices.Clone(containerLabels), names.LabelTechnique)),
+		summary: `A {{ $labels.technique }} escape from container <name> succeeded`,
+		description: `<who> made {{ printf "%.0f" $value }} {{ $labels.technique }} escape attempt(s) in the last ` + ref(key+".window") +
+			` that the kernel allowed. Treat the host as compromised.`,
+	}.rule()
 }
 
-func (b builder) syscallsDeniedBurst() Rule {
-	a := b.c.SyscallsDeniedBurst
-	return b.alert(AlertSyscallsDeniedBurst,
-		fmt.Sprintf("%s > %s\n  and\n%s > %s * %s", RecordDeniedRate, num(a.MinRate), RecordDeniedRate, num(a.Factor), RecordDeniedBaseline),
-		a.For, a.Severity,
-		`Container <name> has {{ printf "%.2f" $value }} denied syscalls per second`,
-		fmt.Sprintf(`<who> has had {{ printf "%%.2f" $value }} syscalls per second denied (EPERM or EACCES) for %s, more than %s times its %s average of %s per second. It is probing what seccomp, capabilities or an LSM allow, or a policy change broke it.`,
-			a.For, num(a.Factor), b.c.BaselineWindow, baselineTmpl(RecordDeniedBaseline)))
+func novelSyscall() Rule {
+	key := "novelSyscall"
+	s := sel(names.MetricSyscallsNovel, containerSel...)
+	return alertRule{
+		name: names.AlertNovelSyscall, key: key, dashboard: names.DashboardSecurity, container: true,
+		expr: fmt.Sprintf("max by (%s) (\n  %s\n) > 0", by(append(slices.Clone(containerLabels), names.LabelSyscall)...),
+			indent(risen(s, sel(names.MetricUp, breakwaterSel...), key+".window"), 2)) +
+			excluding(by(containerLabels...), names.MetricSyscallsNovel, containerSel, key+".window", false),
+		summary: `Container <name> called {{ $labels.syscall }}, new to its image`,
+		description: `<who> called {{ $labels.syscall }} {{ printf "%.0f" $value }} time(s) in the last ` + ref(key+".window") +
+			`, a syscall outside the profile breakwater learned for its image: new code is running in it, or its workload changed.`,
+	}.rule()
 }
 
-func (b builder) privilegedCapabilities() Rule {
-	c, a := b.c, b.c.PrivilegedCapabilities
-	return b.alert(AlertPrivilegedCapabilities,
-		fmt.Sprintf("max by (%s, capability) (%s) == 1", b.container, sel("breakwater_container_capabilities", c.Selector, c.ContainerSelector)),
-		a.For, a.Severity,
-		`Container <name> runs with {{ $labels.capability }}`,
-		`<who> executed a process with {{ $labels.capability }} in its effective capability set. That capability opens escape techniques; drop it unless the workload needs it.`)
+func syscallsDeniedBurst() Rule {
+	key := "syscallsDeniedBurst"
+	return alertRule{
+		name: names.AlertSyscallsDeniedBurst, key: key, hasFor: true, dashboard: names.DashboardSecurity, container: true,
+		expr: fmt.Sprintf("%s > %s\n  and\n%s > %s * %s", names.RecordDeniedRate, ref(key+".minRate"), names.RecordDeniedRate, ref(key+".factor"), names.RecordDeniedBaseline) +
+			excluding(by(containerLabels...), names.MetricSyscallsDenied, containerSel, "rateWindow", false),
+		summary: `Container <name> has {{ printf "%.2f" $value }} syscalls per second refused by seccomp`,
+		description: `<who> has had {{ printf "%.2f" $value }} syscalls per second refused by its seccomp filter for ` + ref(key+".for") +
+			`, more than ` + ref(key+".factor") + ` times its ` + ref("baselineWindow") + ` average of ` + baselineTmpl(names.RecordDeniedBaseline) +
+			` per second. It is probing what its seccomp profile allows, or a profile change broke it.`,
+	}.rule()
 }
 
-func (b builder) breakwaterDown() Rule {
-	c, a := b.c, b.c.Down
-	up := sel("up", c.Selector)
-	return b.alert(AlertBreakwaterDown,
-		fmt.Sprintf("%s == 0\n  or\nabsent(%s)", up, up),
-		a.For, a.Severity,
-		`breakwater {{ with $labels.instance }}on {{ . }} {{ end }}is down`,
-		fmt.Sprintf(`Prometheus has not scraped breakwater (job {{ $labels.job }}{{ with $labels.instance }}, instance {{ . }}{{ else }}: no target at all{{ end }}) for %s. Security and resource alerts of the containers it watches are blind.`, a.For))
+func privilegedCapabilities() Rule {
+	key := "privilegedCapabilities"
+	return alertRule{
+		name: names.AlertPrivilegedCapabilities, key: key, hasFor: true, dashboard: names.DashboardSecurity, container: true,
+		expr: fmt.Sprintf("max by (%s) (%s) == 1", by(append(slices.Clone(containerLabels), names.LabelCapability)...),
+			sel(names.MetricContainerCapabilities, containerSel...)) +
+			excluding(by(containerLabels...), names.MetricContainerCapabilities, containerSel, "rateWindow", false),
+		summary: `Container <name> runs with {{ $labels.capability }}`,
+		description: `<who> executed a process with {{ $labels.capability }} in its effective capability set. ` +
+			`That capability opens escape techniques; drop it unless the workload needs it.`,
+	}.rule()
 }
 
-func (b builder) probeDetached() Rule {
-	c, a := b.c, b.c.ProbeDetached
-	by := strings.Join(append(slices.Clone(c.TargetLabels), "program", "hook"), ", ")
-	return b.alert(AlertProbeDetached,
-		fmt.Sprintf("max by (%s) (%s) == 0", by, sel("breakwater_bpf_program_attached", c.Selector)),
-		a.For, a.Severity,
-		`breakwater probe {{ $labels.program }} is detached on {{ $labels.instance }}`,
-		fmt.Sprintf(`The BPF program {{ $labels.program }} (hook {{ $labels.hook }}) of breakwater on {{ $labels.instance }} has not been attached for %s: what it watches is not counted, so escape attempts can go unnoticed.`, a.For))
+func breakwaterDown() Rule {
+	up := sel(names.MetricUp, breakwaterSel...)
+	return alertRule{
+		name: names.AlertBreakwaterDown, key: "breakwaterDown", hasFor: true, dashboard: names.DashboardHealth,
+		expr:    fmt.Sprintf("%s == 0\n  or\nabsent(%s)", up, up),
+		summary: `breakwater {{ with $labels.instance }}on {{ . }} {{ end }}is down`,
+		description: `Prometheus has not scraped breakwater (job {{ $labels.job }}{{ with $labels.instance }}, instance {{ . }}{{ else }}: no target at all{{ end }}) for ` +
+			ref("breakwaterDown.for") + `. Security and resource alerts of the containers it watches are blind.`,
+	}.rule()
 }
 
-func (b builder) eventsLost() Rule {
-	c, a := b.c, b.c.EventsLost
-	by := strings.Join(append(slices.Clone(c.TargetLabels), "reason"), ", ")
-	return b.alert(AlertEventsLost,
-		fmt.Sprintf("max by (%s) (\n  %s\n) > 0", by, indent(risen(sel("breakwater_bpf_events_lost_total", c.Selector), a.Window), 2)),
-		a.For, a.Severity,
-		`breakwater on {{ $labels.instance }} lost {{ printf "%.0f" $value }} BPF events`,
-		fmt.Sprintf(`breakwater on {{ $labels.instance }} lost {{ printf "%%.0f" $value }} BPF events ({{ $labels.reason }}) in the last %s: counters and pushed alerts miss what those events were.`, a.Window))
+func probeDetached() Rule {
+	return alertRule{
+		name: names.AlertProbeDetached, key: "probeDetached", hasFor: true, dashboard: names.DashboardHealth,
+		expr:    fmt.Sprintf("max by (%s) (%s) == 0", by(names.LabelProgram, names.LabelHook), sel(names.MetricBPFProgramAttached, breakwaterSel...)),
+		summary: `breakwater probe {{ $labels.program }} is detached on {{ $labels.instance }}`,
+		description: `The BPF program {{ $labels.program }} (hook {{ $labels.hook }}) of breakwater on {{ $labels.instance }} has not been attached for ` +
+			ref("probeDetached.for") + `: what it watches is not counted, so escape attempts can go unnoticed.`,
+	}.rule()
+}
+
+func eventsLost() Rule {
+	return alertRule{
+		name: names.AlertEventsLost, key: "eventsLost", hasFor: true, dashboard: names.DashboardHealth,
+		expr: fmt.Sprintf("max by (%s) (\n  %s\n) > 0", by(names.LabelReason),
+			indent(risen(sel(names.MetricBPFEventsLost, breakwaterSel...), sel(names.MetricUp, breakwaterSel...), "eventsLost.window"), 2)),
+		summary: `breakwater on {{ $labels.instance }} lost {{ printf "%.0f" $value }} BPF events`,
+		description: `breakwater on {{ $labels.instance }} lost {{ printf "%.0f" $value }} BPF events ({{ $labels.reason }}) in the last ` +
+			ref("eventsLost.window") + `: counters and pushed alerts miss what those events were.`,
+	}.rule()
+}
+
+func collectorFailed() Rule {
+	return alertRule{
+		name: names.AlertCollectorFailed, key: "collectorFailed", hasFor: true, dashboard: names.DashboardHealth,
+		// A target that is down is BreakwaterDown's; this is a collector
+		// failing inside an exporter that answers.
+		expr: fmt.Sprintf("max by (%s) (%s) == 0\n  and on (%s)\nmax by (%s) (%s) == 1",
+			by(names.LabelCollector), sel(names.MetricScrapeCollectorSuccess, breakwaterSel...), by(), by(), sel(names.MetricUp, breakwaterSel...)),
+		summary: `breakwater's {{ $labels.collector }} collector fails on {{ $labels.instance }}`,
+		description: `The {{ $labels.collector }} collector of breakwater on {{ $labels.instance }} has failed every scrape for ` +
+			ref("collectorFailed.for") + ` while the exporter answers: its metrics, and the alerts on them, are missing.`,
+	}.rule()
+}
+
+func pushFailing() Rule {
+	key := "pushFailing"
+	n := func(result string) string {
+		return fmt.Sprintf("sum by (%s) (increase(%s[%s]))", by(), sel(names.MetricAlertmanagerNotifications, with(breakwaterSel, names.LabelResult+`="`+result+`"`)...), ref(key+".window"))
+	}
+	return alertRule{
+		name: names.AlertPushFailing, key: key, hasFor: true, dashboard: names.DashboardHealth,
+		// Failed deliveries are retried: they matter when none got through.
+		// A dropped alert is lost.
+		expr: fmt.Sprintf("(\n  %s > 0\n    unless on (%s)\n  %s > 0\n)\n  or\n%s > 0",
+			n(names.PushFailed), by(), n(names.PushSent), n(names.PushDropped)),
+		summary: `breakwater on {{ $labels.instance }} cannot push alerts to Alertmanager`,
+		description: `breakwater on {{ $labels.instance }} could not deliver {{ printf "%.0f" $value }} alert pushes to Alertmanager in the last ` + ref(key+".window") +
+			` (they failed with none accepted, or were dropped): escape alerts arrive only through the rules, a scrape and an evaluation later.`,
+	}.rule()
 }

@@ -3,6 +3,7 @@ package rules
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/common/model"
 	"sigs.k8s.io/yaml"
 
+	"github.com/breakwater/breakwater/internal/names"
 	"github.com/breakwater/breakwater/internal/testenv"
 )
 
@@ -89,9 +91,17 @@ func TestPromtoolCheck(t *testing.T) {
 	if err != nil {
 		t.Fatalf("promtool check rules on the PrometheusRule groups: %v\n%s", err, out)
 	}
-	if !strings.Contains(out, "15 rules found") {
+	if want := fmt.Sprintf("%d rules found", rulesIn(Groups(Default()))); !strings.Contains(out, want) {
 		t.Errorf("PrometheusRule holds a different number of rules than the pack:\n%s", out)
 	}
+}
+
+func rulesIn(gs []Group) int {
+	n := 0
+	for _, g := range gs {
+		n += len(g.Rules)
+	}
+	return n
 }
 
 // TestPromtoolTestRules runs the boundary tests in rules/tests.
@@ -126,19 +136,35 @@ func TestPromtoolTestsCatchMutations(t *testing.T) {
 		{"6 restarts allowed", func(c *Config) { c.RestartingOften.Restarts = 6 }},
 		{"4 restarts allowed", func(c *Config) { c.RestartingOften.Restarts = 4 }},
 		{"no kube-state-metrics", func(c *Config) { c.KubeStateMetricsSelector = "" }},
+		{"crash loop for 20m", func(c *Config) { c.CrashLooping.For = model.Duration(20 * time.Minute) }},
+		{"crash loop window 5m misses the slow loop", func(c *Config) { c.CrashLooping.Window = model.Duration(5 * time.Minute) }},
+		{"crash loop for 10m fires on a burst", func(c *Config) { c.CrashLooping.For = model.Duration(10 * time.Minute) }},
 		{"no cpu floor", func(c *Config) { c.CPUSpike.MinCores = 0 }},
 		{"cpu factor 3 misses the triple", func(c *Config) { c.CPUSpike.Factor = 3 }},
 		{"short baseline age", func(c *Config) { c.BaselineMinAge = model.Duration(5 * time.Minute) }},
+		{"baseline window 20m takes the step in early", func(c *Config) { c.BaselineWindow = model.Duration(20 * time.Minute) }},
+		{"throttling ratio 0.5", func(c *Config) { c.CPUThrottled.Ratio = 0.5 }},
+		{"throttling ratio 0.1", func(c *Config) { c.CPUThrottled.Ratio = 0.1 }},
+		{"oom window 20m resolves late", func(c *Config) { c.OOMKilled.Window = model.Duration(20 * time.Minute) }},
 		{"escape window 10m resolves late", func(c *Config) { c.EscapeAttempt.Window = model.Duration(10 * time.Minute) }},
 		{"escape succeeded window 10m resolves late", func(c *Config) { c.EscapeSucceeded.Window = model.Duration(10 * time.Minute) }},
+		{"blocked escapes critical", func(c *Config) { c.EscapeAttempt.Severity.Blocked = "critical" }},
+		{"allowed escapes warning", func(c *Config) { c.EscapeAttempt.Severity.Allowed = "warning" }},
+		{"counter history 1m replays after a collector failure", func(c *Config) { c.CounterHistory = model.Duration(time.Minute) }},
+		{"novel syscall window 5m", func(c *Config) { c.NovelSyscall.Window = model.Duration(5 * time.Minute) }},
+		{"an exclusion of namespace dev", func(c *Config) { c.Exclusions["dev"] = Exclusion{Namespace: "dev"} }},
+		{"a cluster label region drops cluster", func(c *Config) { c.ClusterLabel = "region" }},
 		{"denied floor 10", func(c *Config) { c.SyscallsDeniedBurst.MinRate = 10 }},
 		{"denied floor 0.4 fires on the trickle", func(c *Config) { c.SyscallsDeniedBurst.MinRate = 0.4 }},
 		{"other job", func(c *Config) { c.Selector = `job="other"` }},
 		{"down for 1m", func(c *Config) { c.Down.For = model.Duration(time.Minute) }},
 		{"probe detached for 5m", func(c *Config) { c.ProbeDetached.For = model.Duration(5 * time.Minute) }},
 		{"events lost window 5m", func(c *Config) { c.EventsLost.Window = model.Duration(5 * time.Minute) }},
+		{"collector failed for 10m", func(c *Config) { c.CollectorFailed.For = model.Duration(10 * time.Minute) }},
+		{"push failing window 3m", func(c *Config) { c.PushFailing.Window = model.Duration(3 * time.Minute) }},
 		{"capabilities severity", func(c *Config) { c.PrivilegedCapabilities.Severity = "warning" }},
 		{"runbook base", func(c *Config) { c.RunbookURL = "https://example.org/" }},
+		{"grafana url", func(c *Config) { c.GrafanaURL = "https://grafana.example.org" }},
 	} {
 		t.Run(m.name, func(t *testing.T) {
 			c := Default()
@@ -194,7 +220,7 @@ func TestEveryAlert(t *testing.T) {
 					t.Errorf("%s: %s names neither the container nor the value: %q", r.Alert, a, r.Annotations[a])
 				}
 			}
-			if !strings.Contains(r.Annotations["description"], "$value") && r.Alert != AlertBreakwaterDown && r.Alert != AlertProbeDetached && r.Alert != AlertPrivilegedCapabilities {
+			if !strings.Contains(r.Annotations["description"], "$value") && r.Alert != names.AlertBreakwaterDown && r.Alert != names.AlertProbeDetached && r.Alert != names.AlertCollectorFailed && r.Alert != names.AlertPrivilegedCapabilities {
 				t.Errorf("%s: description does not give the value", r.Alert)
 			}
 			if want := c.RunbookURL + r.Alert + ".md"; r.Annotations["runbook_url"] != want {
@@ -212,8 +238,8 @@ func TestEveryAlert(t *testing.T) {
 			}
 		}
 	}
-	if !slices.Equal(got, AlertNames) {
-		t.Errorf("alerts %v, want the contract's %v", got, AlertNames)
+	if got = slices.Compact(got); !slices.Equal(got, names.Alerts) {
+		t.Errorf("alerts %v, want the contract's %v", got, names.Alerts)
 	}
 
 	// Which alerts the promtool tests expect to fire, and to stay quiet.
@@ -245,33 +271,48 @@ func TestEveryAlert(t *testing.T) {
 			}
 		}
 	}
-	for _, name := range AlertNames {
+	for _, name := range names.Alerts {
 		if !fires[name] || !quiet[name] {
 			t.Errorf("%s: promtool tests must fire it and keep it quiet (fire %v, quiet %v)", name, fires[name], quiet[name])
 		}
 	}
 }
 
-// TestEscapeAlertLabels pins the label set the Alertmanager push must send.
+// TestEscapeAlertLabels pins the label sets the Alertmanager push must send
+// and checks the rules aggregate by them.
 func TestEscapeAlertLabels(t *testing.T) {
-	want := []string{"job", "instance", "container_id", "name", "image", "namespace", "pod", "container", "technique"}
-	if got := EscapeAlertLabels(Default()); !slices.Equal(got, want) {
-		t.Fatalf("EscapeAlertLabels = %v, want %v", got, want)
+	want := map[string][]string{
+		names.AlertEscapeAttempt:   {"cluster", "job", "instance", "container_id", "name", "image", "namespace", "pod", "container", "technique", "result"},
+		names.AlertEscapeSucceeded: {"cluster", "job", "instance", "container_id", "name", "image", "namespace", "pod", "container", "technique"},
 	}
-	by := regexp.MustCompile(`^sum by \(([^)]*)\)`)
+	by := regexp.MustCompile(`^max by \(([^)]*)\)`)
+	seen := 0
 	for _, g := range Groups(Default()) {
 		for _, r := range g.Rules {
-			if r.Alert != AlertEscapeAttempt && r.Alert != AlertEscapeSucceeded {
+			w, ok := want[r.Alert]
+			if !ok {
 				continue
 			}
-			m := by.FindStringSubmatch(r.Expr)
-			if m == nil || m[1] != strings.Join(want, ", ") {
-				t.Errorf("%s aggregates by %v, want %v", r.Alert, m, want)
+			seen++
+			if got := EscapeAlertLabels(Default(), r.Alert); !slices.Equal(got, w) {
+				t.Errorf("EscapeAlertLabels(%s) = %v, want %v", r.Alert, got, w)
 			}
-			if len(r.Labels) != 1 || r.Labels["severity"] != "critical" {
-				t.Errorf("%s labels %v, want only severity=critical", r.Alert, r.Labels)
+			m := by.FindStringSubmatch(r.Expr)
+			if m == nil || m[1] != strings.Join(w, ", ") {
+				t.Errorf("%s aggregates by %v, want %v", r.Alert, m, w)
+			}
+			if len(r.Labels) != 1 || r.Labels["severity"] == "" {
+				t.Errorf("%s labels %v, want only severity", r.Alert, r.Labels)
 			}
 		}
+	}
+	if seen != 3 {
+		t.Errorf("%d escape rules, want ContainerEscapeAttempt per result and ContainerEscapeSucceeded", seen)
+	}
+	c := Default()
+	c.ClusterLabel, c.TargetLabels = "", []string{"instance", "job", "instance"}
+	if got, w := EscapeAlertLabels(c, names.AlertEscapeSucceeded), []string{"instance", "job", "container_id", "name", "image", "namespace", "pod", "container", "technique"}; !slices.Equal(got, w) {
+		t.Errorf("EscapeAlertLabels without a cluster label, target labels repeated = %v, want %v", got, w)
 	}
 }
 
@@ -289,12 +330,30 @@ func TestLoad(t *testing.T) {
 			}},
 		{"json override", `{"escapeAttempt": {"window": "1m"}, "targetLabels": ["instance"]}`, "",
 			func(c Config) bool {
-				return c.EscapeAttempt.Window == model.Duration(time.Minute) && slices.Equal(c.TargetLabels, []string{"instance"}) && c.EscapeAttempt.Severity == "critical"
+				return c.EscapeAttempt.Window == model.Duration(time.Minute) && slices.Equal(c.TargetLabels, []string{"instance"}) && c.EscapeAttempt.Severity.Blocked == "warning"
 			}},
 		{"unknown key", "cpuSpike:\n  facter: 3\n", "unknown field", nil},
 		{"bad duration", "rateWindow: fast\n", "not a valid duration", nil},
 		{"invalid ratio", "memoryNearLimit:\n  ratio: 1.5\n", "ratio must be in (0, 1]", nil},
 		{"baseline shorter than rate", "baselineWindow: 1m\n", "baselineWindow must be longer", nil},
+		// Maps merge key by key, as Helm merges values; null removes.
+		{"merge a severity", "escapeAttempt:\n  severity: {blocked: info}\n", "",
+			func(c Config) bool {
+				return c.EscapeAttempt.Severity == ResultSeverity{Blocked: "info", Allowed: "critical"} && c.EscapeAttempt.Window == Default().EscapeAttempt.Window
+			}},
+		{"switch a shipped exclusion on, drop one, add one", "exclusions:\n  csiNodePlugins: {enabled: true}\n  chrootDaemons: null\n  ci: {namespace: ci}\n", "",
+			func(c Config) bool {
+				csi := c.Exclusions["csiNodePlugins"]
+				_, chroot := c.Exclusions["chrootDaemons"]
+				return csi.On() && csi.Namespace == "kube-system" && csi.Technique == "mount" && !chroot &&
+					c.Exclusions["ci"].On() && !c.Exclusions["ebpfAgents"].On() && len(c.Exclusions) == 4
+			}},
+		{"lists replace", "targetLabels: [instance]\n", "", func(c Config) bool { return slices.Equal(c.TargetLabels, []string{"instance"}) }},
+		{"empty exclusion", "exclusions:\n  all: {}\n", "exclusions.all: sets no pattern", nil},
+		{"bad exclusion pattern", "exclusions:\n  x: {pod: \"(\"}\n", "exclusions.x.pod", nil},
+		{"exclusion technique typo", "exclusions:\n  x: {technique: mnt}\n", "matches no technique", nil},
+		{"bad cluster label", "clusterLabel: a-b\n", "not a label name", nil},
+		{"not a mapping", "- a\n", "want a mapping", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".yml")
@@ -315,5 +374,100 @@ func TestLoad(t *testing.T) {
 				t.Errorf("Load gave %+v", c)
 			}
 		})
+	}
+}
+
+// TestExclusionMatches is the Go side of the exclusion PromQL, which the
+// tuned promtool tests pin: anchored patterns, all must match, an absent
+// label is empty, technique entries only for escapes, off entries nowhere.
+func TestExclusionMatches(t *testing.T) {
+	on, off := true, false
+	csi := map[string]string{"namespace": "kube-system", "pod": "ebs-csi-node-x", "image": "ebs-csi:1", "technique": "mount"}
+	for _, tc := range []struct {
+		name   string
+		e      Exclusion
+		labels map[string]string
+		want   bool
+	}{
+		{"all patterns match", Exclusion{Namespace: "kube-system", Pod: ".*csi.*", Technique: "mount"}, csi, true},
+		{"anchored", Exclusion{Namespace: "kube"}, csi, false},
+		{"one differs", Exclusion{Namespace: "kube-system", Technique: "ptrace"}, csi, false},
+		{"alternatives", Exclusion{Technique: "ptrace|mount"}, csi, true},
+		{"off", Exclusion{Enabled: &off, Namespace: "kube-system"}, csi, false},
+		{"on", Exclusion{Enabled: &on, Namespace: "kube-system"}, csi, true},
+		{"absent label is empty", Exclusion{Pod: ".*"}, map[string]string{"name": "web"}, true},
+		{"absent label does not match a value", Exclusion{Namespace: "default"}, map[string]string{"name": "web"}, false},
+		{"technique entry leaves other alerts alone", Exclusion{Namespace: "kube-system", Technique: "mount"}, map[string]string{"namespace": "kube-system"}, false},
+		{"plain entry applies to other alerts", Exclusion{Namespace: "kube-system"}, map[string]string{"namespace": "kube-system"}, true},
+	} {
+		if got := tc.e.Matches(tc.labels); got != tc.want {
+			t.Errorf("%s: Matches = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	for name, e := range KnownWorkloads() {
+		if e.On() {
+			t.Errorf("shipped exclusion %s is on: they are opt-in", name)
+		}
+	}
+}
+
+// variants are the directories under rules/tests with a config.yml: each is
+// a configuration and promtool tests of the pack generated from it.
+func variants(t *testing.T) []string {
+	t.Helper()
+	cfgs, err := filepath.Glob(filepath.Join(testenv.RepoRoot(t), "rules", "tests", "*", "config.yml"))
+	if err != nil || len(cfgs) == 0 {
+		t.Fatalf("no rules/tests/*/config.yml: %v", err)
+	}
+	return cfgs
+}
+
+// TestPromtoolTestVariants generates the pack from each variant's
+// configuration, as `go run ./rules/generate -config` does, and runs the
+// variant's promtool tests on it.
+func TestPromtoolTestVariants(t *testing.T) {
+	for _, cfgFile := range variants(t) {
+		dir := filepath.Dir(cfgFile)
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			c, err := Load(cfgFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tmp := t.TempDir()
+			if err := Write(c, filepath.Join(tmp, "breakwater.rules.yml"), filepath.Join(tmp, "prometheusrule.yaml")); err != nil {
+				t.Fatal(err)
+			}
+			args := []string{"test", "rules"}
+			for _, f := range testFiles(t, dir) {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				dst := filepath.Join(tmp, filepath.Base(f))
+				if err := os.WriteFile(dst, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				args = append(args, dst)
+			}
+			if out, err := promtool(t, args...); err != nil {
+				t.Fatalf("promtool test rules: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+// TestRecordingRuleNames: the pack records exactly names.Records, the names
+// the dashboards read.
+func TestRecordingRuleNames(t *testing.T) {
+	var got []string
+	for _, g := range Groups(Default()) {
+		for _, r := range g.Rules {
+			if r.Record != "" {
+				got = append(got, r.Record)
+			}
+		}
+	}
+	if !slices.Equal(got, names.Records) {
+		t.Errorf("recording rules %v, names.Records %v", got, names.Records)
 	}
 }

@@ -9,19 +9,30 @@ import (
 	"path/filepath"
 
 	"github.com/breakwater/breakwater/dashboards"
+	"github.com/breakwater/breakwater/rules"
 )
 
 func main() {
 	root := flag.String("root", ".", "repository root to write into")
+	config := flag.String("config", "", "the rule pack's configuration (as for rules/generate -config): the dashboards use its cluster label")
 	flag.Parse()
-	if err := run(*root); err != nil {
+	o := dashboards.DefaultOptions()
+	if *config != "" {
+		c, err := rules.Load(*config)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "dashboards/generate:", err)
+			os.Exit(1)
+		}
+		o.ClusterLabel = c.ClusterLabel
+	}
+	if err := run(*root, o); err != nil {
 		fmt.Fprintln(os.Stderr, "dashboards/generate:", err)
 		os.Exit(1)
 	}
 }
 
-func run(root string) error {
-	files, err := dashboards.Files()
+func run(root string, o dashboards.Options) error {
+	files, err := dashboards.Files(o)
 	if err != nil {
 		return err
 	}

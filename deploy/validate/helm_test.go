@@ -22,34 +22,49 @@ import (
 	"helm.sh/helm/v3/pkg/engine"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/breakwater/breakwater/internal/testenv"
+	"github.com/breakwater/breakwater/rules"
 )
 
 const chartDir = "../helm/breakwater"
 
-// render renders the chart as `helm install name --namespace ns` would,
-// with values given as YAML, and strictly decodes the output.
-func render(t *testing.T, name, ns, values string) []Object {
+// renderFiles renders the chart as `helm install name --namespace ns`
+// would, with values given as YAML, and returns the rendered templates.
+func renderFiles(t *testing.T, name, ns, values string) map[string]string {
 	t.Helper()
-	ch, err := loader.Load(chartDir)
+	out, err := tryRender(name, ns, values)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return out
+}
+
+func tryRender(name, ns, values string) (map[string]string, error) {
+	ch, err := loader.Load(chartDir)
+	if err != nil {
+		return nil, err
 	}
 	vals, err := chartutil.ReadValues([]byte(values))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	caps := chartutil.DefaultCapabilities.Copy()
+	// ToRenderValues validates the values against values.schema.json, as
+	// helm install and helm template do.
 	rv, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{Name: name, Namespace: ns, IsInstall: true, Revision: 1}, caps)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	out, err := engine.Render(ch, rv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	return engine.Render(ch, rv)
+}
+
+// render renders the chart and strictly decodes the output.
+func render(t *testing.T, name, ns, values string) []Object {
+	t.Helper()
+	out := renderFiles(t, name, ns, values)
 	var files []string
 	for f := range out {
 		if strings.HasSuffix(f, ".yaml") {
@@ -118,6 +133,11 @@ func TestHelmDefaults(t *testing.T) {
 		if o.GVK.Kind == "Secret" || o.GVK.Kind == "ConfigMap" {
 			t.Errorf("defaults render a %s %s", o.GVK.Kind, o.Name)
 		}
+	}
+	checkPrometheusRBAC(t, objs)
+	role, prole := must(Only[*rbacv1.Role](objs))(t), must(Only[*rbacv1.Role](plain))(t)
+	if !reflect.DeepEqual(role.Rules, prole.Rules) {
+		t.Errorf("the chart's Role differs from deploy/kubernetes/prometheus-role.yaml")
 	}
 }
 
@@ -246,7 +266,31 @@ func TestHelmFull(t *testing.T) {
 		t.Errorf("servicemonitor values not applied: %+v", sm)
 	}
 
-	cm := must(Only[*corev1.ConfigMap](objs))(t)
+	configMaps := map[string]*corev1.ConfigMap{}
+	for _, o := range objs {
+		if c, ok := o.Obj.(*corev1.ConfigMap); ok {
+			configMaps[c.Name] = c
+		}
+	}
+	// The push reads the rules values the PrometheusRule is rendered from.
+	rc := configMaps["bw-breakwater-rules"]
+	if rc == nil {
+		t.Fatalf("no rules ConfigMap for the push: %v", configMaps)
+	}
+	pushed, err := rules.Parse([]byte(rc.Data["rules.yml"]))
+	if err != nil {
+		t.Errorf("the push's rules config does not load: %v\n%s", err, rc.Data["rules.yml"])
+	}
+	if pushed.Selector != `job="breakwater"` || !reflect.DeepEqual(pushed.EscapeAttempt, rules.Default().EscapeAttempt) {
+		t.Errorf("the push's rules config: selector %q, escapeAttempt %+v", pushed.Selector, pushed.EscapeAttempt)
+	}
+	if !slices.Contains(c.Args, "--alertmanager.rules-config=/etc/breakwater/rules/rules.yml") {
+		t.Errorf("args lack --alertmanager.rules-config: %q", c.Args)
+	}
+	cm := configMaps["bw-breakwater-dashboards"]
+	if cm == nil {
+		t.Fatalf("no dashboards ConfigMap: %v", configMaps)
+	}
 	if cm.Labels["grafana_dashboard"] != "1" {
 		t.Errorf("dashboards configmap labels %v", cm.Labels)
 	}
@@ -270,13 +314,14 @@ func TestHelmOptionalObjects(t *testing.T) {
 	objs := render(t, "breakwater", "breakwater", `
 serviceMonitor: {enabled: false}
 prometheusRule: {enabled: false}
+prometheusRBAC: {create: false}
 serviceAccount: {create: false}
 runtime: {containerd: {enabled: false}}
 collectors: {security: {enabled: false}, resources: {enabled: false}}
 `)
 	for _, o := range objs {
 		switch o.GVK.Kind {
-		case "ServiceMonitor", "PrometheusRule", "ServiceAccount":
+		case "ServiceMonitor", "PrometheusRule", "ServiceAccount", "Role", "RoleBinding":
 			t.Errorf("%s rendered although disabled", o.GVK.Kind)
 		}
 	}
@@ -290,19 +335,15 @@ collectors: {security: {enabled: false}, resources: {enabled: false}}
 	}
 }
 
-// TestChartFilesCurrent: the chart's copies are the generated originals.
+// TestChartFilesCurrent: the chart's rule template is the pack's.
+// deploy/helm/generate's own test checks every generated file of the chart.
 func TestChartFilesCurrent(t *testing.T) {
-	root := testenv.RepoRoot(t)
-	want, err := os.ReadFile(filepath.Join(root, "rules", "breakwater.rules.yml"))
+	got, err := os.ReadFile(filepath.Join(chartDir, "templates", "_rules.tpl"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := os.ReadFile(filepath.Join(chartDir, "files", "breakwater.rules.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Error("deploy/helm/breakwater/files/breakwater.rules.yml differs from rules/breakwater.rules.yml: run `go run ./deploy/helm/generate`")
+	if !bytes.Equal(got, rules.HelmTemplate()) {
+		t.Error("deploy/helm/breakwater/templates/_rules.tpl differs from rules.HelmTemplate(): run `go run ./deploy/helm/generate`")
 	}
 }
 

@@ -3,6 +3,7 @@ package validate
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 )
 
 const kubeDir = "../kubernetes"
@@ -67,6 +69,7 @@ func TestKubernetesManifests(t *testing.T) {
 	objs := plainObjects(t)
 	checkObjects(t, objs, expect{namespace: "breakwater", job: "breakwater"})
 
+	checkPrometheusRBAC(t, objs)
 	ns := must(Only[*corev1.Namespace](objs))(t)
 	if ns.Labels["pod-security.kubernetes.io/enforce"] != "privileged" {
 		t.Errorf("namespace: pod security %q; host PID and hostPath need privileged", ns.Labels["pod-security.kubernetes.io/enforce"])
@@ -296,6 +299,28 @@ func checkObjects(t *testing.T, objs []Object, want expect) {
 		if !alerts[a] {
 			t.Errorf("prometheusrule: no alert %s", a)
 		}
+	}
+}
+
+// checkPrometheusRBAC: the Role lets Prometheus discover targets and
+// nothing else, and the RoleBinding grants it to kube-prometheus'
+// Prometheus.
+func checkPrometheusRBAC(t *testing.T, objs []Object) {
+	t.Helper()
+	role := must(Only[*rbacv1.Role](objs))(t)
+	binding := must(Only[*rbacv1.RoleBinding](objs))(t)
+	want := []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"services", "endpoints", "pods"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
+	}
+	if !reflect.DeepEqual(role.Rules, want) {
+		t.Errorf("role rules %+v, want %+v", role.Rules, want)
+	}
+	if binding.RoleRef.Kind != "Role" || binding.RoleRef.Name != role.Name || binding.Namespace != role.Namespace {
+		t.Errorf("rolebinding %s/%s binds %+v, want the role %s/%s", binding.Namespace, binding.Name, binding.RoleRef, role.Namespace, role.Name)
+	}
+	if len(binding.Subjects) != 1 || binding.Subjects[0].Kind != "ServiceAccount" || binding.Subjects[0].Name != "prometheus-k8s" || binding.Subjects[0].Namespace != "monitoring" {
+		t.Errorf("rolebinding subjects %+v, want kube-prometheus' monitoring/prometheus-k8s", binding.Subjects)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	kjson "sigs.k8s.io/json"
@@ -32,6 +33,8 @@ var kinds = map[schema.GroupVersionKind]func() any{
 	corev1.SchemeGroupVersion.WithKind("ConfigMap"):            func() any { return new(corev1.ConfigMap) },
 	monitoringv1.SchemeGroupVersion.WithKind("ServiceMonitor"): func() any { return new(monitoringv1.ServiceMonitor) },
 	monitoringv1.SchemeGroupVersion.WithKind("PrometheusRule"): func() any { return new(monitoringv1.PrometheusRule) },
+	rbacv1.SchemeGroupVersion.WithKind("Role"):                 func() any { return new(rbacv1.Role) },
+	rbacv1.SchemeGroupVersion.WithKind("RoleBinding"):          func() any { return new(rbacv1.RoleBinding) },
 }
 
 // Decode splits a multi-document YAML stream and strictly decodes every

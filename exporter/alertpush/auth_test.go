@@ -10,6 +10,7 @@ import (
 
 	"github.com/breakwater/breakwater/exporter/alertpush/amtest"
 	"github.com/breakwater/breakwater/exporter/escape"
+	"github.com/breakwater/breakwater/internal/names"
 	"github.com/breakwater/breakwater/internal/testenv"
 )
 
@@ -75,11 +76,11 @@ basic_auth_users:
 			p := startPusher(t, cfg)
 			p.Push(containerEvent(len(tc.name), "kernel_module", escape.Blocked))
 			if tc.delivered {
-				amtest.Eventually(t, 20*time.Second, "the alert accepted", func() bool { return p.count(ResultSent) == 1 })
+				amtest.Eventually(t, 20*time.Second, "the alert accepted", func() bool { return p.count(names.PushSent) == 1 })
 				return
 			}
-			amtest.Eventually(t, 20*time.Second, "failed pushes", func() bool { return p.count(ResultFailed) >= 2 })
-			if got := p.count(ResultSent); got != 0 {
+			amtest.Eventually(t, 20*time.Second, "failed pushes", func() bool { return p.count(names.PushFailed) >= 2 })
+			if got := p.count(names.PushSent); got != 0 {
 				t.Errorf("sent = %v, want 0", got)
 			}
 		})

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/breakwater/breakwater/rules"
 )
 
 // Config is the pusher's configuration, filled by AddFlags.
@@ -17,6 +19,10 @@ type Config struct {
 	ResolveTimeout time.Duration
 	ResendDelay    time.Duration
 	ExternalLabels map[string]string
+	// RulesConfigFile is the rule pack's configuration (rules.Load); Rules,
+	// when set, is used instead (tests). Neither: the pack's defaults.
+	RulesConfigFile string
+	Rules           *rules.Config
 
 	// Retry backoff after a failed delivery, doubling from MinBackoff up to
 	// MaxBackoff. Not flags: operators tune timeouts, tests shorten these.
@@ -57,5 +63,8 @@ func AddFlags(app *kingpin.Application) *Config {
 	app.Flag("alertmanager.external-label",
 		"Label added to every pushed alert, e.g. job=breakwater or instance=node1:9760, so pushed alerts carry the labels of the rule alerts (repeatable).").
 		PlaceHolder("NAME=VALUE").StringMapVar(&c.ExternalLabels)
+	app.Flag("alertmanager.rules-config",
+		"The rule pack's configuration, as given to rules/generate -config or the Helm chart's rules values: pushed alerts take their severities, exclusions, container selector, runbook and dashboard URLs from it, so they stay one alert with the evaluated ones. Default: the pack's defaults.").
+		PlaceHolder("FILE").StringVar(&c.RulesConfigFile)
 	return c
 }

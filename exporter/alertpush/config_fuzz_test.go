@@ -39,7 +39,8 @@ func FuzzFlags(f *testing.F) {
 		// device that never ends.
 		argv := strings.Split(strings.ReplaceAll(args, "CONFIG", path), "\n")
 		for _, a := range argv {
-			if strings.HasPrefix(a, "--alertmanager.config.file") && a != "--alertmanager.config.file="+path {
+			if strings.HasPrefix(a, "--alertmanager.config.file") && a != "--alertmanager.config.file="+path ||
+				strings.HasPrefix(a, "--alertmanager.rules-config") {
 				return
 			}
 		}

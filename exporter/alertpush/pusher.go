@@ -24,15 +24,8 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/breakwater/breakwater/exporter/escape"
-)
-
-// Results of breakwater_alertmanager_notifications_total, counted per alert
-// and Alertmanager.
-const (
-	ResultSent    = "sent"    // accepted by an Alertmanager
-	ResultFailed  = "failed"  // a delivery attempt failed; it is retried
-	ResultDropped = "dropped" // queue overflow, rejected, or ended before delivery
-	ResultFolded  = "folded"  // an attempt folded into an alert already sent
+	"github.com/breakwater/breakwater/internal/names"
+	"github.com/breakwater/breakwater/rules"
 )
 
 // maxBatch bounds one POST, as Prometheus' notifier does.
@@ -46,6 +39,7 @@ type Pusher struct {
 	in       chan escape.Event
 	targets  []*target
 	external map[string]string
+	policy   policy
 	now      func() time.Time
 
 	folds map[uint64]*fold // by label-set signature; owned by Run's goroutine
@@ -120,6 +114,24 @@ func New(logger *slog.Logger, cfg *Config) (*Pusher, error) {
 		}
 	}
 
+	rc := rules.Default()
+	switch {
+	case c.Rules != nil:
+		rc = *c.Rules
+	case c.RulesConfigFile != "":
+		var err error
+		if rc, err = rules.Load(c.RulesConfigFile); err != nil {
+			return nil, fmt.Errorf("alertpush: --alertmanager.rules-config: %w", err)
+		}
+	}
+	pol, err := newPolicy(rc)
+	if err != nil {
+		return nil, fmt.Errorf("alertpush: rules configuration: %w", err)
+	}
+	for _, problem := range pol.checkLabels(c.ExternalLabels) {
+		logger.Warn("pushed escape alerts will not merge with the evaluated ones", "problem", problem)
+	}
+
 	httpCfg := config.DefaultHTTPClientConfig
 	if c.HTTPConfigFile != "" {
 		hc, _, err := config.LoadHTTPConfigFile(c.HTTPConfigFile)
@@ -138,14 +150,15 @@ func New(logger *slog.Logger, cfg *Config) (*Pusher, error) {
 		cfg:      c,
 		in:       make(chan escape.Event, c.QueueCapacity),
 		external: c.ExternalLabels,
+		policy:   pol,
 		now:      time.Now,
 		folds:    map[uint64]*fold{},
 		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "breakwater_alertmanager_notifications_total",
+			Name: names.MetricAlertmanagerNotifications,
 			Help: "Escape alerts pushed to Alertmanager, per Alertmanager and alert, by result: sent (accepted), failed (a delivery attempt failed and is retried), dropped (queue overflow, rejected, or ended before delivery), folded (an attempt counted into an alert already sent).",
-		}, []string{"result"}),
+		}, []string{names.LabelResult}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "breakwater_alertmanager_push_latency_seconds",
+			Name: names.MetricAlertmanagerPushLatency,
 			Help: "Time from an escape attempt to an Alertmanager accepting the alert it opened.",
 			// Factor sqrt(2) from 1ms to 16s, fine enough for a bench to
 			// read p50 and p99 from the text exposition.
@@ -155,7 +168,7 @@ func New(logger *slog.Logger, cfg *Config) (*Pusher, error) {
 			NativeHistogramMinResetDuration: time.Hour,
 		}),
 	}
-	for _, r := range []string{ResultSent, ResultFailed, ResultDropped, ResultFolded} {
+	for _, r := range []string{names.PushSent, names.PushFailed, names.PushDropped, names.PushFolded} {
 		p.notifications.WithLabelValues(r)
 	}
 
@@ -186,7 +199,7 @@ func (p *Pusher) Push(e escape.Event) {
 	select {
 	case p.in <- e:
 	default:
-		p.notifications.WithLabelValues(ResultDropped).Inc()
+		p.notifications.WithLabelValues(names.PushDropped).Inc()
 	}
 }
 
@@ -239,8 +252,8 @@ func (p *Pusher) fold(e escape.Event) {
 	if e.Time.IsZero() {
 		e.Time = p.now()
 	}
-	for _, name := range alertNames(e) {
-		labels := alertLabels(name, e, p.external)
+	for _, name := range p.policy.alertNames(e) {
+		labels := p.policy.alertLabels(name, e, p.external)
 		key := model.LabelsToSignature(labels) // Alertmanager's identity of an alert
 		if f := p.folds[key]; f != nil && e.Time.Sub(f.last) <= p.cfg.FoldWindow {
 			f.count += 1 + int(e.Repeats)
@@ -249,7 +262,7 @@ func (p *Pusher) fold(e escape.Event) {
 			}
 			f.event = e
 			f.dirty = true
-			p.notifications.WithLabelValues(ResultFolded).Inc()
+			p.notifications.WithLabelValues(names.PushFolded).Inc()
 			continue
 		}
 		if _, ok := p.folds[key]; !ok && len(p.folds) >= p.cfg.QueueCapacity {
@@ -298,7 +311,7 @@ func (p *Pusher) send(key uint64, f *fold, eventTime time.Time) {
 	endsAt := f.last.Add(p.cfg.ResolveTimeout)
 	a := &models.PostableAlert{
 		Alert:       models.Alert{Labels: models.LabelSet(f.labels)},
-		Annotations: models.LabelSet(annotations(f.name, f.event, f.count, f.first)),
+		Annotations: models.LabelSet(p.policy.annotations(f.name, f.labels, f.event, f.count, f.first)),
 		StartsAt:    strfmt.DateTime(f.first),
 		EndsAt:      strfmt.DateTime(endsAt),
 	}
@@ -306,7 +319,7 @@ func (p *Pusher) send(key uint64, f *fold, eventTime time.Time) {
 	f.lastSent = p.now()
 	for _, t := range p.targets {
 		if t.enqueue(&item{key: key, alert: a, endsAt: endsAt, eventTime: eventTime}, p.cfg.QueueCapacity) {
-			p.notifications.WithLabelValues(ResultDropped).Inc()
+			p.notifications.WithLabelValues(names.PushDropped).Inc()
 		}
 	}
 }
@@ -389,7 +402,7 @@ func (p *Pusher) deliver(ctx context.Context, t *target) {
 		for ctx.Err() == nil {
 			batch, expired := t.batch(p.now())
 			if expired > 0 {
-				p.notifications.WithLabelValues(ResultDropped).Add(float64(expired))
+				p.notifications.WithLabelValues(names.PushDropped).Add(float64(expired))
 				p.logger.Warn("alerts ended before Alertmanager accepted them", "alertmanager", t.url, "alerts", expired)
 			}
 			if len(batch) == 0 {
@@ -406,7 +419,7 @@ func (p *Pusher) deliver(ctx context.Context, t *target) {
 					}
 				}
 				t.done(batch)
-				p.notifications.WithLabelValues(ResultSent).Add(float64(len(batch)))
+				p.notifications.WithLabelValues(names.PushSent).Add(float64(len(batch)))
 				if backoff > 0 {
 					p.logger.Info("Alertmanager accepts alerts again", "alertmanager", t.url)
 				}
@@ -415,13 +428,13 @@ func (p *Pusher) deliver(ctx context.Context, t *target) {
 			case errors.As(err, &bad):
 				// Retrying a rejected alert cannot help.
 				t.done(batch)
-				p.notifications.WithLabelValues(ResultDropped).Add(float64(len(batch)))
+				p.notifications.WithLabelValues(names.PushDropped).Add(float64(len(batch)))
 				p.logger.Error("Alertmanager rejected alerts", "alertmanager", t.url, "alerts", len(batch), "err", bad.Payload)
 				continue
 			case ctx.Err() != nil:
 				return
 			}
-			p.notifications.WithLabelValues(ResultFailed).Add(float64(len(batch)))
+			p.notifications.WithLabelValues(names.PushFailed).Add(float64(len(batch)))
 			backoff = min(max(2*backoff, p.cfg.MinBackoff), p.cfg.MaxBackoff)
 			p.logger.Warn("pushing alerts to Alertmanager failed, retrying", "alertmanager", t.url, "alerts", len(batch), "retry_in", backoff, "err", err)
 			timer := time.NewTimer(backoff)

@@ -20,7 +20,9 @@ import (
 	"github.com/breakwater/breakwater/exporter/alertpush/amtest"
 	"github.com/breakwater/breakwater/exporter/escape"
 	"github.com/breakwater/breakwater/exporter/identity"
+	"github.com/breakwater/breakwater/internal/names"
 	"github.com/breakwater/breakwater/internal/testenv"
+	"github.com/breakwater/breakwater/rules"
 )
 
 // containerEvent is an attempt by the i-th of many test containers.
@@ -62,12 +64,15 @@ func TestPushedAlertArrivesWithContainerLabels(t *testing.T) {
 	p.Push(e)
 
 	want := map[string]map[string]string{}
-	for _, name := range []string{AlertAttempt, AlertSucceeded} {
+	for _, name := range []string{names.AlertEscapeAttempt, names.AlertEscapeSucceeded} {
 		l := map[string]string{
 			"alertname": name, "severity": "critical", "technique": "runtime_socket",
 			"container_id": e.Identity.ContainerID, "name": "bw-am-1", "image": "breakwater-test/busybox:latest",
 			"namespace": "shop", "pod": "api-0", "container": "app",
 			"job": "breakwater", "instance": "node1:9760",
+		}
+		if name == names.AlertEscapeAttempt {
+			l["result"] = "allowed"
 		}
 		want[amtest.LabelsKey(l)] = l
 	}
@@ -76,14 +81,14 @@ func TestPushedAlertArrivesWithContainerLabels(t *testing.T) {
 		if !reflect.DeepEqual(a.Labels, want[k]) {
 			t.Errorf("webhook labels %v, want one of %v", a.Labels, want)
 		}
-		if a.Annotations["attempts"] != "1" || a.Annotations["runbook_url"] != RunbookBase+a.Labels["alertname"]+".md" || a.Annotations["summary"] == "" {
+		if a.Annotations["attempts"] != "1" || a.Annotations["runbook_url"] != rules.Default().RunbookURL+a.Labels["alertname"]+".md" || a.Annotations["summary"] == "" {
 			t.Errorf("annotations %v", a.Annotations)
 		}
 		if a.StartsAt.Sub(e.Time).Abs() > time.Millisecond {
 			t.Errorf("startsAt %s, want the attempt's time %s", a.StartsAt, e.Time)
 		}
 	}
-	if got := p.count(ResultSent); got != 2 {
+	if got := p.count(names.PushSent); got != 2 {
 		t.Errorf("sent = %v, want 2", got)
 	}
 	if got := p.latencyCount(); got != 2 {
@@ -114,7 +119,7 @@ func TestEveryAlertmanagerGetsEveryAlert(t *testing.T) {
 	for _, path := range []string{"/am0", "/am1"} {
 		amtest.Eventually(t, 30*time.Second, path+" notified of every alert", func() bool { return len(hook.Firing(path)) == n })
 	}
-	if got := p.count(ResultSent); got != 2*n {
+	if got := p.count(names.PushSent); got != 2*n {
 		t.Errorf("sent = %v, want %d (every alert to both)", got, 2*n)
 	}
 }
@@ -137,10 +142,10 @@ func TestAlertmanagerRestartDuringBurst(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	amtest.Eventually(t, 40*time.Second, "every alert of the burst notified", func() bool { return len(hook.Firing("/am")) == n })
-	if p.count(ResultFailed) == 0 {
+	if p.count(names.PushFailed) == 0 {
 		t.Error("no failed delivery counted while Alertmanager was down")
 	}
-	if got := p.count(ResultDropped); got != 0 {
+	if got := p.count(names.PushDropped); got != 0 {
 		t.Errorf("dropped = %v within the queue bound, want 0", got)
 	}
 }
@@ -153,8 +158,8 @@ func TestDeadAlertmanager(t *testing.T) {
 
 	p.Push(containerEvent(1, "ptrace", escape.Blocked))
 	// Backoff 50ms doubling to 400ms: several retries within 2s, all failing.
-	amtest.Eventually(t, 10*time.Second, "retries to fail", func() bool { return p.count(ResultFailed) >= 4 })
-	if got := p.count(ResultSent); got != 0 {
+	amtest.Eventually(t, 10*time.Second, "retries to fail", func() bool { return p.count(names.PushFailed) >= 4 })
+	if got := p.count(names.PushSent); got != 0 {
 		t.Fatalf("sent = %v to a dead Alertmanager", got)
 	}
 	// The pushed event waits in the queue; the Alertmanager coming up gets it.
@@ -184,7 +189,7 @@ func TestQueueOverflowCountsDropped(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("Push blocked on a full queue")
 		}
-		if got := p.count(ResultDropped); got != 3 {
+		if got := p.count(names.PushDropped); got != 3 {
 			t.Errorf("dropped = %v, want 3", got)
 		}
 	})
@@ -197,8 +202,8 @@ func TestQueueOverflowCountsDropped(t *testing.T) {
 			p.Push(containerEvent(i, "mount", escape.Blocked))
 			time.Sleep(10 * time.Millisecond)
 		}
-		amtest.Eventually(t, 10*time.Second, "3 alerts dropped", func() bool { return p.count(ResultDropped) == 3 })
-		amtest.Eventually(t, 10*time.Second, "failed retries", func() bool { return p.count(ResultFailed) > 0 })
+		amtest.Eventually(t, 10*time.Second, "3 alerts dropped", func() bool { return p.count(names.PushDropped) == 3 })
+		amtest.Eventually(t, 10*time.Second, "failed retries", func() bool { return p.count(names.PushFailed) > 0 })
 	})
 }
 
@@ -209,10 +214,10 @@ func TestFolding(t *testing.T) {
 	cfg.FoldWindow = time.Second
 	p := startPusher(t, cfg)
 
-	// Ten blocked mounts 50ms apart fold into one attempt alert; the last
-	// one, allowed, also opens the success alert. A ptrace event of the
-	// same container is an alert of its own; the four repeats the kernel
-	// folded into it count as attempts.
+	// Nine blocked mounts 50ms apart fold into one attempt alert; the
+	// tenth, allowed, opens the allowed attempt and the success alert. A
+	// ptrace event of the same container is an alert of its own; the four
+	// repeats the kernel folded into it count as attempts.
 	start := time.Now().Add(-time.Second).Truncate(time.Millisecond)
 	var last time.Time
 	for i := range 10 {
@@ -228,14 +233,14 @@ func TestFolding(t *testing.T) {
 	ptrace.Repeats = 4
 	p.Push(ptrace)
 
-	amtest.Eventually(t, 10*time.Second, "9 folded", func() bool { return p.count(ResultFolded) == 9 })
-	key := func(name, technique string) string {
-		return amtest.LabelsKey(alertLabels(name, containerEvent(1, technique, escape.Blocked), cfg.ExternalLabels))
+	amtest.Eventually(t, 10*time.Second, "8 folded", func() bool { return p.count(names.PushFolded) == 8 })
+	key := func(name, technique, result string) string {
+		return amtest.LabelsKey(testPolicy.alertLabels(name, containerEvent(1, technique, result), cfg.ExternalLabels))
 	}
 	// The count reaches Alertmanager with the re-send a fold window later.
-	amtest.Eventually(t, 20*time.Second, "attempts=10 in Alertmanager", func() bool {
-		a := amAlerts(t, am.URL())[key(AlertAttempt, "mount")]
-		return a != nil && a.Annotations[AttemptsAnnotation] == "10"
+	amtest.Eventually(t, 20*time.Second, "attempts=9 in Alertmanager", func() bool {
+		a := amAlerts(t, am.URL())[key(names.AlertEscapeAttempt, "mount", escape.Blocked)]
+		return a != nil && a.Annotations[names.AnnotationAttempts] == "9"
 	})
 	alerts := amAlerts(t, am.URL())
 	for _, tc := range []struct {
@@ -244,16 +249,17 @@ func TestFolding(t *testing.T) {
 		startsAt time.Time
 		endsAt   time.Time
 	}{
-		{key(AlertAttempt, "mount"), 10, start, last.Add(cfg.ResolveTimeout)},
-		{key(AlertSucceeded, "mount"), 1, last, last.Add(cfg.ResolveTimeout)},
-		{key(AlertAttempt, "ptrace"), 5, time.Time{}, time.Time{}},
+		{key(names.AlertEscapeAttempt, "mount", escape.Blocked), 9, start, start.Add(8 * 50 * time.Millisecond).Add(cfg.ResolveTimeout)},
+		{key(names.AlertEscapeAttempt, "mount", escape.Allowed), 1, last, last.Add(cfg.ResolveTimeout)},
+		{key(names.AlertEscapeSucceeded, "mount", escape.Allowed), 1, last, last.Add(cfg.ResolveTimeout)},
+		{key(names.AlertEscapeAttempt, "ptrace", escape.Blocked), 5, time.Time{}, time.Time{}},
 	} {
 		a := alerts[tc.key]
 		if a == nil {
 			t.Errorf("alert %q missing from Alertmanager", tc.key)
 			continue
 		}
-		if got := a.Annotations[AttemptsAnnotation]; got != strconv.Itoa(tc.attempts) {
+		if got := a.Annotations[names.AnnotationAttempts]; got != strconv.Itoa(tc.attempts) {
 			t.Errorf("%s{technique=%s} attempts = %s, want %d", a.Labels["alertname"], a.Labels["technique"], got, tc.attempts)
 		}
 		if !tc.startsAt.IsZero() && !time.Time(*a.StartsAt).Equal(tc.startsAt) {
@@ -265,12 +271,12 @@ func TestFolding(t *testing.T) {
 	}
 
 	// An attempt after the fold window starts a new fold, sent at once.
-	sent := p.count(ResultSent)
+	sent := p.count(names.PushSent)
 	e := containerEvent(1, "mount", escape.Blocked)
 	e.Time = last.Add(cfg.FoldWindow + time.Millisecond)
 	p.Push(e)
-	amtest.Eventually(t, 10*time.Second, "the new fold sent", func() bool { return p.count(ResultSent) > sent })
-	if got := p.count(ResultFolded); got != 9 {
-		t.Errorf("folded = %v after the window, want still 9", got)
+	amtest.Eventually(t, 10*time.Second, "the new fold sent", func() bool { return p.count(names.PushSent) > sent })
+	if got := p.count(names.PushFolded); got != 8 {
+		t.Errorf("folded = %v after the window, want still 8", got)
 	}
 }

@@ -46,7 +46,7 @@ tests:
       - expr: ALERTS{alertname="ContainerEscapeAttempt", alertstate="firing"}
         eval_time: 1m
         exp_samples:
-          - labels: 'ALERTS{alertname="ContainerEscapeAttempt", alertstate="firing", severity="critical", job="bw-e2e", instance="127.0.0.1:9760", container_id="0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", name="bw-e2e-escape", image="busybox", technique="mount"}'
+          - labels: 'ALERTS{alertname="ContainerEscapeAttempt", alertstate="firing", severity="warning", job="bw-e2e", instance="127.0.0.1:9760", container_id="0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", name="bw-e2e-escape", image="busybox", technique="mount", result="blocked"}'
             value: 1
       - expr: ALERTS{alertname="ContainerEscapeAttempt", alertstate="firing"}
         eval_time: 2m

@@ -60,3 +60,11 @@ app.kubernetes.io/component: exporter
 - --{{ .name }}={{ .value }}
 {{- end }}{{ end }}
 {{- end }}
+
+{{- /* The rules values as the pack and the push read them: an empty
+selector selects the scrape job of serviceMonitor.jobName. */ -}}
+{{- define "breakwater.rulesValues" -}}
+{{- $r := deepCopy .Values.rules -}}
+{{- if not $r.selector }}{{ $_ := set $r "selector" (printf "job=%q" .Values.serviceMonitor.jobName) }}{{ end -}}
+{{- toYaml $r -}}
+{{- end }}
