@@ -155,7 +155,7 @@ web:
       prometheus: $2y$10$X0h1gDsPszWURQaxFh.zoubFi6DXncSjhoQNJgRrnGs7EsimhC7zG
 log: {level: debug, format: json}
 collectors:
-  security: {enabled: true, host: true, expiry: 10m, maxContainers: 2048, counterEntries: 131072, eventInterval: 5ms}
+  security: {enabled: true, host: true, expiry: 10m, maxContainers: 2048, deniedBudget: 64, eventInterval: 5ms, learningPeriod: 2h, stateHostPath: /srv/breakwater}
   resources: {enabled: true, metrics: "cpu,memory,oom_event,network", allCgroups: true, housekeepingInterval: 15s, dockerEvents: false}
 runtime:
   containerd: {enabled: true}
@@ -197,7 +197,7 @@ func readValues(t *testing.T, s string) map[string]any {
 // them, and checks the dashboards ConfigMap against dashboards/.
 func TestHelmFull(t *testing.T) {
 	objs := render(t, "bw", "monitoring", fullValues)
-	checkObjects(t, objs, expect{namespace: "monitoring", job: "breakwater", docker: true})
+	checkObjects(t, objs, expect{namespace: "monitoring", job: "breakwater", docker: true, state: "/srv/breakwater"})
 	ds := must(Only[*appsv1.DaemonSet](objs))(t)
 	c := ds.Spec.Template.Spec.Containers[0]
 	if ds.Name != "bw-breakwater" {
@@ -218,6 +218,8 @@ func TestHelmFull(t *testing.T) {
 		"--no-collector.resources.docker-events",
 		"--collector.security.host",
 		"--collector.security.event-interval=5ms",
+		"--collector.security.denied-budget=64",
+		"--collector.security.learning-period=2h",
 		"--runtime.docker-host=unix:///var/run/docker.sock",
 		"--alertmanager.fold-window=1m",
 	} {
@@ -332,6 +334,21 @@ collectors: {security: {enabled: false}, resources: {enabled: false}}
 	}
 	if args := spec.Containers[0].Args; !slices.Contains(args, "--no-collector.security") || !slices.Contains(args, "--no-collector.resources") {
 		t.Errorf("args %q", args)
+	}
+
+	// Without a state hostPath the learned profiles live as long as the pod.
+	ds = must(Only[*appsv1.DaemonSet](render(t, "breakwater", "breakwater", `collectors: {security: {stateHostPath: ""}}`)))(t)
+	found := false
+	for _, v := range ds.Spec.Template.Spec.Volumes {
+		if v.Name == "state" {
+			found = true
+			if v.EmptyDir == nil {
+				t.Errorf("stateHostPath empty: the state volume should be an emptyDir, got %+v", v.VolumeSource)
+			}
+		}
+	}
+	if !found {
+		t.Error("no state volume with the security collector on")
 	}
 }
 

@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"cmp"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -121,7 +122,8 @@ func TestStrictDecodeRejects(t *testing.T) {
 type expect struct {
 	namespace string
 	job       string
-	docker    bool // the Docker socket and data root are mounted
+	docker    bool   // the Docker socket and data root are mounted
+	state     string // the learned profiles' host directory; default /var/lib/breakwater
 }
 
 // checkObjects holds the invariants of any breakwater deployment, plain or
@@ -229,7 +231,7 @@ func checkObjects(t *testing.T, objs []Object, want expect) {
 		}
 		if v.HostPath != nil {
 			// Only the learned profiles' state directory is written.
-			if !m.ReadOnly && v.HostPath.Path != "/var/lib/breakwater" {
+			if !m.ReadOnly && m.MountPath != "/var/lib/breakwater" {
 				t.Errorf("daemonset: host path %s is mounted writable", v.HostPath.Path)
 			}
 			hostPaths[m.MountPath] = v.HostPath.Path
@@ -243,7 +245,7 @@ func checkObjects(t *testing.T, objs []Object, want expect) {
 		"/sys/fs/cgroup":                  "/sys/fs/cgroup",
 		"/sys/kernel/btf":                 "/sys/kernel/btf",
 		"/run/containerd/containerd.sock": "/run/containerd/containerd.sock",
-		"/var/lib/breakwater":             "/var/lib/breakwater",
+		"/var/lib/breakwater":             cmp.Or(want.state, "/var/lib/breakwater"),
 	}
 	if want.docker {
 		wantPaths["/var/run/docker.sock"] = "/var/run/docker.sock"

@@ -30,6 +30,9 @@ const (
 	MetricBPFEventsFolded           = "breakwater_bpf_events_folded_total"
 	MetricTrackedContainers         = "breakwater_tracked_containers"
 	MetricSeriesExpired             = "breakwater_series_expired_total"
+	MetricCgroupsEvicted            = "breakwater_cgroups_evicted_total"
+	MetricSyscallProfiles           = "breakwater_syscall_profiles"
+	MetricCapabilityChecksInferred  = "breakwater_capability_checks_inferred"
 	MetricScrapeCollectorDuration   = "breakwater_scrape_collector_duration_seconds"
 	MetricScrapeCollectorSuccess    = "breakwater_scrape_collector_success"
 	MetricAlertmanagerNotifications = "breakwater_alertmanager_notifications_total"
@@ -41,7 +44,8 @@ var BreakwaterMetrics = []string{
 	MetricSyscallsDenied, MetricSyscallsNovel, MetricNamespaceOperations, MetricMountOperations,
 	MetricCapabilityChecks, MetricContainerCapabilities, MetricEscapeAttempts, MetricContainerRestarts,
 	MetricBuildInfo, MetricBPFProgramAttached, MetricBPFEventsLost, MetricBPFEventsFolded,
-	MetricTrackedContainers, MetricSeriesExpired, MetricScrapeCollectorDuration, MetricScrapeCollectorSuccess,
+	MetricTrackedContainers, MetricSeriesExpired, MetricCgroupsEvicted, MetricSyscallProfiles,
+	MetricCapabilityChecksInferred, MetricScrapeCollectorDuration, MetricScrapeCollectorSuccess,
 	MetricAlertmanagerNotifications, MetricAlertmanagerPushLatency,
 }
 
@@ -106,6 +110,7 @@ const (
 	LabelNamespaceType = "namespace_type" // the contract's "namespace": that name is the Kubernetes identity label
 	LabelCapability    = "capability"
 	LabelScope         = "scope"
+	LabelState         = "state"
 	LabelTechnique     = "technique"
 	LabelResult        = "result"
 	LabelProgram       = "program"
@@ -115,6 +120,12 @@ const (
 	LabelSeverity      = "severity"
 	LabelAlertname     = "alertname"
 	LabelAlertstate    = "alertstate"
+)
+
+// Values of breakwater_syscall_profiles' state label.
+const (
+	StateLearning = "learning" // the image's learning period is still running
+	StateLearned  = "learned"  // the profile is fixed; calls outside it are novel
 )
 
 // Values of the result label.
