@@ -51,10 +51,26 @@ func keyOf(who identity.Identity) restartKey {
 	return restartKey{name: who.Name}
 }
 
+// restartSeries counts the starts of one identity. Starts are counted in
+// whatever order they get their names (a runtime that cannot name one
+// must not hold back the others), so the value is derived, not stepped:
+// every start is a restart but the identity's first, and that first is
+// either a container already running when breakwater started (seeded) or
+// the earliest start seen.
 type restartSeries struct {
-	labels   []string // the identity at the first start
-	starts   float64  // after the first
+	labels   []string // the identity at the first start named
+	starts   float64  // starts seen from cgroup creation
+	seeded   bool     // a container of it ran before breakwater started
 	lastSeen time.Time
+}
+
+// restarts is the counter's value: monotonic, whatever the naming order
+// (a seeded start named late adds the one restart it was owed).
+func (s *restartSeries) restarts() float64 {
+	if s.seeded {
+		return s.starts
+	}
+	return max(s.starts-1, 0)
 }
 
 type pendingStart struct {
@@ -178,10 +194,8 @@ func (r *restarts) report(ctx context.Context, s start, first bool) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !named(who) || len(r.pending) > 0 {
-		// Keep the order of starts: later ones wait behind unnamed ones.
+	if !named(who) {
 		r.addPending(pendingStart{id: s.id, first: first, at: now})
-		r.drainLocked(ctx)
 		return
 	}
 	r.countLocked(who, first, now)
@@ -190,17 +204,18 @@ func (r *restarts) report(ctx context.Context, s start, first bool) {
 func named(who identity.Identity) bool { return who.Name != "" || who.Pod != "" }
 
 func (r *restarts) countLocked(who identity.Identity, first bool, now time.Time) {
+	if who.Sandbox {
+		return // a pod's pause container: kubelet counts its containers' restarts, not the pod's
+	}
 	k := keyOf(who)
 	s, ok := r.series[k]
 	if !ok {
 		s = &restartSeries{labels: []string{who.Name, who.Image, who.Namespace, who.Pod, who.Container}}
 		r.series[k] = s
-		if !first {
-			// A container we never saw before started: its first start.
-			s.lastSeen = now
-			return
-		}
-	} else if !first {
+	}
+	if first {
+		s.seeded = true
+	} else {
 		s.starts++
 	}
 	s.lastSeen = now
@@ -214,24 +229,25 @@ func (r *restarts) addPending(p pendingStart) {
 	r.pending = append(r.pending, p)
 }
 
-// drainLocked names pending starts in order, stopping at the first that no
-// runtime can name yet. Resolve answers misses from its cache for a few
-// seconds, so this is cheap while the runtime is down.
+// drainLocked names the pending starts a runtime can name now and drops
+// those none could name for pendingMaxAge. Resolve answers misses from its
+// cache for a few seconds, so this is cheap while a runtime is down.
 func (r *restarts) drainLocked(ctx context.Context) {
 	now := r.now()
-	for len(r.pending) > 0 {
-		p := r.pending[0]
+	kept := r.pending[:0]
+	for _, p := range r.pending {
 		who := r.resolver.Resolve(ctx, p.id)
-		if !named(who) {
-			if now.Sub(p.at) < pendingMaxAge {
-				return
-			}
-			r.logger.Debug("dropping a start no runtime could name", "container_id", p.id)
-		} else {
+		switch {
+		case named(who):
 			r.countLocked(who, p.first, now)
+		case now.Sub(p.at) < pendingMaxAge:
+			kept = append(kept, p)
+		default:
+			r.logger.Debug("dropping a start no runtime could name", "container_id", p.id)
 		}
-		r.pending = r.pending[1:]
 	}
+	clear(r.pending[len(kept):])
+	r.pending = kept
 }
 
 // resolveLoop retries pending starts and expires old series.
@@ -289,7 +305,7 @@ func (r *restarts) collect(ch chan<- prometheus.Metric) {
 	cancel()
 	out := make([]prometheus.Metric, 0, len(r.series))
 	for _, s := range r.series {
-		out = append(out, prometheus.MustNewConstMetric(restartsDesc, prometheus.CounterValue, s.starts, s.labels...))
+		out = append(out, prometheus.MustNewConstMetric(restartsDesc, prometheus.CounterValue, s.restarts(), s.labels...))
 	}
 	r.mu.Unlock()
 	for _, m := range out {
