@@ -99,17 +99,25 @@ func indent(s string, n int) string {
 //     over; what it counted since is the rise.
 //   - Never seen within counterHistory: born in the window, its whole value
 //     is the rise (the security counters appear with a container's first
-//     event, which increase() would miss) if the target was scraped at the
-//     window's start. A Prometheus that was down, or is new with empty
-//     storage, did not, and cannot tell new series from old ones.
+//     event, which increase() would miss) if Prometheus saw it born: it
+//     scraped the target successfully before the window (within
+//     counterHistory), or within the window before the series' first
+//     sample (the series has fewer samples than up has successes). A new
+//     Prometheus, or one back after longer than counterHistory, finds old
+//     series at its first successful scrape, sample for sample with up,
+//     and cannot tell them from new ones: those stay quiet; a series born
+//     after that fires, from the first window on.
 //
 // The latest value is last_over_time over the window, so one failed scrape
 // does not resolve a firing alert either.
 func risen(series, up, w string) string {
 	now := fmt.Sprintf("last_over_time(%s[%s])", series, ref(w))
 	before := fmt.Sprintf("last_over_time(%s[%s] offset %s)", series, ref("counterHistory"), ref(w))
-	return fmt.Sprintf("(%s - %s) >= 0\n  or\n%s < %s\n  or\n(\n  (%s unless %s)\n    and on (%s)\n  %s offset %s == 1\n)",
-		now, before, now, before, now, before, by(), up, ref(w))
+	samples := fmt.Sprintf("count_over_time(%s[%s])", series, ref(w))
+	seenBorn := fmt.Sprintf("(%s < on (%s) group_left sum_over_time(%s[%s]))\n  or\n(%s and on (%s) sum_over_time(%s[%s] offset %s) > 0)",
+		samples, by(), up, ref(w), samples, by(), up, ref("counterHistory"), ref(w))
+	return fmt.Sprintf("(%s - %s) >= 0\n  or\n%s < %s\n  or\n(\n  (%s unless %s)\n    and\n  (\n    %s\n  )\n)",
+		now, before, now, before, now, before, indent(seenBorn, 4))
 }
 
 // exclusionFields are the Exclusion keys and the labels they match.

@@ -130,8 +130,12 @@ groups:
           or
         (
           (last_over_time(breakwater_container_restarts_total{ {{- list $.selector `container!="POD"` | compact | join ", " -}} }[{{ $.restartingOften.window }}]) unless last_over_time(breakwater_container_restarts_total{ {{- list $.selector `container!="POD"` | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.restartingOften.window }}))
-            and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }})
-          up{ {{- list $.selector | compact | join ", " -}} } offset {{ $.restartingOften.window }} == 1
+            and
+          (
+            (count_over_time(breakwater_container_restarts_total{ {{- list $.selector `container!="POD"` | compact | join ", " -}} }[{{ $.restartingOften.window }}]) < on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.restartingOften.window }}]))
+              or
+            (count_over_time(breakwater_container_restarts_total{ {{- list $.selector `container!="POD"` | compact | join ", " -}} }[{{ $.restartingOften.window }}]) and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.restartingOften.window }}) > 0)
+          )
         )
       )) > {{ $.restartingOften.restarts }}{{ if $.kubeStateMetricsSelector }}
         or
@@ -143,8 +147,12 @@ groups:
             or
           (
             (last_over_time(kube_pod_container_status_restarts_total{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.restartingOften.window }}]) unless last_over_time(kube_pod_container_status_restarts_total{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.restartingOften.window }}))
-              and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }})
-            up{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} } offset {{ $.restartingOften.window }} == 1
+              and
+            (
+              (count_over_time(kube_pod_container_status_restarts_total{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.restartingOften.window }}]) < on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.restartingOften.window }}]))
+                or
+              (count_over_time(kube_pod_container_status_restarts_total{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.restartingOften.window }}]) and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.restartingOften.window }}) > 0)
+            )
           )
         )) > {{ $.restartingOften.restarts }}
           unless on ({{ concat (list $.clusterLabel) (list "namespace" "pod" "container") | compact | uniq | join ", " }})
@@ -176,8 +184,12 @@ groups:
           or
         (
           (last_over_time(breakwater_container_restarts_total{ {{- list $.selector `container!="POD"` | compact | join ", " -}} }[{{ $.crashLooping.window }}]) unless last_over_time(breakwater_container_restarts_total{ {{- list $.selector `container!="POD"` | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.crashLooping.window }}))
-            and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }})
-          up{ {{- list $.selector | compact | join ", " -}} } offset {{ $.crashLooping.window }} == 1
+            and
+          (
+            (count_over_time(breakwater_container_restarts_total{ {{- list $.selector `container!="POD"` | compact | join ", " -}} }[{{ $.crashLooping.window }}]) < on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.crashLooping.window }}]))
+              or
+            (count_over_time(breakwater_container_restarts_total{ {{- list $.selector `container!="POD"` | compact | join ", " -}} }[{{ $.crashLooping.window }}]) and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.crashLooping.window }}) > 0)
+          )
         )
       )) >= 1{{ if $.kubeStateMetricsSelector }}
         or
@@ -189,8 +201,12 @@ groups:
             or
           (
             (last_over_time(kube_pod_container_status_restarts_total{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.crashLooping.window }}]) unless last_over_time(kube_pod_container_status_restarts_total{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.crashLooping.window }}))
-              and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }})
-            up{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} } offset {{ $.crashLooping.window }} == 1
+              and
+            (
+              (count_over_time(kube_pod_container_status_restarts_total{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.crashLooping.window }}]) < on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.crashLooping.window }}]))
+                or
+              (count_over_time(kube_pod_container_status_restarts_total{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.crashLooping.window }}]) and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.crashLooping.window }}) > 0)
+            )
           )
         )) >= 1
           unless on ({{ concat (list $.clusterLabel) (list "namespace" "pod" "container") | compact | uniq | join ", " }})
@@ -222,8 +238,12 @@ groups:
           or
         (
           (last_over_time(container_oom_events_total{ {{- list $.selector $.containerSelector $.cgroupSelector | compact | join ", " -}} }[{{ $.oomKilled.window }}]) unless last_over_time(container_oom_events_total{ {{- list $.selector $.containerSelector $.cgroupSelector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.oomKilled.window }}))
-            and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }})
-          up{ {{- list $.selector | compact | join ", " -}} } offset {{ $.oomKilled.window }} == 1
+            and
+          (
+            (count_over_time(container_oom_events_total{ {{- list $.selector $.containerSelector $.cgroupSelector | compact | join ", " -}} }[{{ $.oomKilled.window }}]) < on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.oomKilled.window }}]))
+              or
+            (count_over_time(container_oom_events_total{ {{- list $.selector $.containerSelector $.cgroupSelector | compact | join ", " -}} }[{{ $.oomKilled.window }}]) and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.oomKilled.window }}) > 0)
+          )
         )
       ) > 0
     labels:
@@ -251,8 +271,12 @@ groups:
           or
         (
           (last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="blocked"` | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]) unless last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="blocked"` | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.escapeAttempt.window }}))
-            and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }})
-          up{ {{- list $.selector | compact | join ", " -}} } offset {{ $.escapeAttempt.window }} == 1
+            and
+          (
+            (count_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="blocked"` | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]) < on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]))
+              or
+            (count_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="blocked"` | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]) and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.escapeAttempt.window }}) > 0)
+          )
         )
       ) > 0{{ range $name, $e := $.exclusions }}{{ if ne (printf "%v" (index $e "enabled")) "false" }}
         unless on ({{ concat (list $.clusterLabel) $.targetLabels (list "container_id" "name" "image" "namespace" "pod" "container" "technique") | compact | uniq | join ", " }})
@@ -279,8 +303,12 @@ groups:
           or
         (
           (last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]) unless last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.escapeAttempt.window }}))
-            and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }})
-          up{ {{- list $.selector | compact | join ", " -}} } offset {{ $.escapeAttempt.window }} == 1
+            and
+          (
+            (count_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]) < on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]))
+              or
+            (count_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]) and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.escapeAttempt.window }}) > 0)
+          )
         )
       ) > 0{{ range $name, $e := $.exclusions }}{{ if ne (printf "%v" (index $e "enabled")) "false" }}
         unless on ({{ concat (list $.clusterLabel) $.targetLabels (list "container_id" "name" "image" "namespace" "pod" "container" "technique") | compact | uniq | join ", " }})
@@ -307,8 +335,12 @@ groups:
           or
         (
           (last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.escapeSucceeded.window }}]) unless last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.escapeSucceeded.window }}))
-            and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }})
-          up{ {{- list $.selector | compact | join ", " -}} } offset {{ $.escapeSucceeded.window }} == 1
+            and
+          (
+            (count_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.escapeSucceeded.window }}]) < on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.escapeSucceeded.window }}]))
+              or
+            (count_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.escapeSucceeded.window }}]) and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.escapeSucceeded.window }}) > 0)
+          )
         )
       ) > 0{{ range $name, $e := $.exclusions }}{{ if ne (printf "%v" (index $e "enabled")) "false" }}
         unless on ({{ concat (list $.clusterLabel) $.targetLabels (list "container_id" "name" "image" "namespace" "pod" "container" "technique") | compact | uniq | join ", " }})
@@ -335,8 +367,12 @@ groups:
           or
         (
           (last_over_time(breakwater_syscalls_novel_total{ {{- list $.selector $.containerSelector | compact | join ", " -}} }[{{ $.novelSyscall.window }}]) unless last_over_time(breakwater_syscalls_novel_total{ {{- list $.selector $.containerSelector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.novelSyscall.window }}))
-            and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }})
-          up{ {{- list $.selector | compact | join ", " -}} } offset {{ $.novelSyscall.window }} == 1
+            and
+          (
+            (count_over_time(breakwater_syscalls_novel_total{ {{- list $.selector $.containerSelector | compact | join ", " -}} }[{{ $.novelSyscall.window }}]) < on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.novelSyscall.window }}]))
+              or
+            (count_over_time(breakwater_syscalls_novel_total{ {{- list $.selector $.containerSelector | compact | join ", " -}} }[{{ $.novelSyscall.window }}]) and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.novelSyscall.window }}) > 0)
+          )
         )
       ) > 0{{ range $name, $e := $.exclusions }}{{ if and (ne (printf "%v" (index $e "enabled")) "false") (not (index $e "technique")) }}
         unless on ({{ concat (list $.clusterLabel) $.targetLabels (list "container_id" "name" "image" "namespace" "pod" "container") | compact | uniq | join ", " }})
@@ -454,8 +490,12 @@ groups:
           or
         (
           (last_over_time(breakwater_bpf_events_lost_total{ {{- list $.selector | compact | join ", " -}} }[{{ $.eventsLost.window }}]) unless last_over_time(breakwater_bpf_events_lost_total{ {{- list $.selector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.eventsLost.window }}))
-            and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }})
-          up{ {{- list $.selector | compact | join ", " -}} } offset {{ $.eventsLost.window }} == 1
+            and
+          (
+            (count_over_time(breakwater_bpf_events_lost_total{ {{- list $.selector | compact | join ", " -}} }[{{ $.eventsLost.window }}]) < on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.eventsLost.window }}]))
+              or
+            (count_over_time(breakwater_bpf_events_lost_total{ {{- list $.selector | compact | join ", " -}} }[{{ $.eventsLost.window }}]) and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.eventsLost.window }}) > 0)
+          )
         )
       ) > 0
     {{- if ne (toString $.eventsLost.for ) "0s" }}
