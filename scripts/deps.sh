@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages breakwater's build and tests use: clang, llvm,
 # libbpf-dev and bpftool for `make generate`, the Docker engine, containerd
-# and busybox-static for real containers. Skips what is already there.
+# and busybox-static for real containers, iproute2's ss for the churn test.
+# Skips what is already there.
 set -euo pipefail
-pkgs=(clang llvm libbpf-dev bpftool docker.io containerd runc busybox-static)
+pkgs=(clang llvm libbpf-dev bpftool docker.io containerd runc busybox-static iproute2)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
