@@ -226,13 +226,14 @@ func sameSet(a, b map[string]bool) bool {
 
 // housekeepingAtExit ends the exporter with SIGQUIT, on which the Go runtime
 // writes every goroutine's stack to the exporter's log, at a moment the
-// cgroups have held still for two seconds. It returns how many of cAdvisor's
+// cgroups have held still for five seconds (cAdvisor has handled their
+// events by then). It returns how many of cAdvisor's
 // per-cgroup housekeeping goroutines the exporter had, and the cgroups
 // cAdvisor samples just before and just after.
 func (e *exporter) housekeepingAtExit(t *testing.T) (goroutines int, before, after map[string]bool) {
 	t.Helper()
 	before = sampledCgroups(t)
-	for still, deadline := time.Duration(0), time.Now().Add(time.Minute); still < 2*time.Second && time.Now().Before(deadline); {
+	for still, deadline := time.Duration(0), time.Now().Add(time.Minute); still < 5*time.Second && time.Now().Before(deadline); {
 		time.Sleep(250 * time.Millisecond)
 		now := sampledCgroups(t)
 		if sameSet(now, before) {
