@@ -387,9 +387,9 @@ func churn(t *testing.T, ours *churned, prefix string, n, workers int) {
 }
 
 // settleLimit bounds how long the state of removed containers may stay:
-// --collector.security.expiry (10s here) plus a resync (15s), or two resyncs
+// --collector.security.expiry (5s here) plus a resync (15s), or two resyncs
 // for a stray tracked_cgroups entry, two cAdvisor reconcile passes (15s
-// each), --collector.resources.restarts-retention (10s here); with margin for
+// each), --collector.resources.restarts-retention (5s here); with margin for
 // a busy host.
 const settleLimit = 2 * time.Minute
 
@@ -436,7 +436,7 @@ func keepsGrowing(rounds []float64, floor float64) bool {
 }
 
 // TestChurn runs 510 short-lived containers past the exporter in three
-// rounds, with a 10s series expiry and restart-counter retention, whatever
+// rounds, with a 5s series expiry and restart-counter retention, whatever
 // other containers on the host do meanwhile. After each round, within
 // settleLimit, exactly nothing is left of the removed containers: no series
 // names one, no per-container BPF map entry of a removed cgroup is left, the
@@ -454,7 +454,7 @@ func TestChurn(t *testing.T) {
 	if _, err := exec.LookPath("ss"); err != nil {
 		t.Fatal("ss (iproute2) is needed to count the exporter's runtime connections")
 	}
-	e := start(t, nil, "--collector.security.expiry=10s", "--collector.resources.restarts-retention=10s", "--log.level=warn")
+	e := start(t, nil, "--collector.security.expiry=5s", "--collector.resources.restarts-retention=5s", "--log.level=warn")
 	e.metrics()
 	ours := &churned{ids: map[string]bool{}, names: map[string]bool{}}
 	prefix := fmt.Sprintf("bw-hard-churn-%d", os.Getpid())
