@@ -117,6 +117,40 @@ func TestReconcilerStops(t *testing.T) {
 	}
 }
 
+// TestReconcilerMendsWhatTheWatcherMisses: cAdvisor's cgroup watcher does
+// not watch below a ".mount" cgroup, so a container-like cgroup made there
+// reaches cAdvisor, and leaves it, only through the reconciler (before, only
+// through cAdvisor's minute-long rescan).
+func TestReconcilerMendsWhatTheWatcherMisses(t *testing.T) {
+	testenv.RequireRoot(t)
+	c := sharedCollector(t)
+	parent := fmt.Sprintf("/bw-res-unwatched-%d.mount", os.Getpid())
+	name := parent + "/" + randomID(t)
+	hierarchies := cgroupMounts(t)
+	for _, h := range hierarchies {
+		if err := os.Mkdir(filepath.Join(h, parent), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { removeCgroup(filepath.Join(h, parent)) })
+	}
+	for _, h := range hierarchies {
+		if err := os.Mkdir(filepath.Join(h, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { removeCgroup(filepath.Join(h, name)) })
+	}
+	eventually(t, 20*time.Second, "cAdvisor samples the unwatched cgroup", func() (bool, string) {
+		_, ok := find(gather(t, c), "container_last_seen", map[string]string{"id": name})
+		return managedContainers(c.manager)[name] && ok, "not yet"
+	})
+	for _, h := range hierarchies {
+		if err := removeCgroup(filepath.Join(h, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leftNothing(t, c, func(cgroup string) bool { return cgroup == name })
+}
+
 // TestChurnLeavesNothing makes and removes container-like cgroups (a 64-hex
 // name below a parent of this test, in every hierarchy cAdvisor watches, as
 // runc does) and short-lived Docker containers, with cAdvisor's own rescan
