@@ -2,10 +2,11 @@
 # Installs the Debian packages breakwater's build and tests use: clang, llvm,
 # libbpf-dev and bpftool for `make generate`, the Docker engine, containerd
 # and busybox-static for real containers, qemu-user to run the arm64
-# table tests (no binfmt registration: the test binaries are run by name).
+# table tests (no binfmt registration: the test binaries are run by name),
+# iproute2's ss for the churn test.
 # Skips what is already there.
 set -euo pipefail
-pkgs=(clang llvm libbpf-dev bpftool docker.io containerd runc busybox-static qemu-user util-linux)
+pkgs=(clang llvm libbpf-dev bpftool docker.io containerd runc busybox-static qemu-user util-linux iproute2)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -84,6 +84,7 @@ type Options struct {
 	DockerEvents         bool                // watch Docker's start events
 	Health               *collectors.Health  // may be nil
 	RestartsRetention    time.Duration       // zero means DefaultRestartsRetention
+	ReconcileInterval    time.Duration       // zero means DefaultReconcileInterval
 }
 
 // Collector is the resources collector.
@@ -95,6 +96,7 @@ type Collector struct {
 	machine  *metrics.PrometheusMachineCollector
 	all      bool
 	restarts *restarts
+	rescan   *reconciler // stands in for cAdvisor's rescan (reconcile.go)
 	cancel   context.CancelFunc
 	done     sync.WaitGroup
 }
@@ -131,6 +133,10 @@ func New(logger *slog.Logger, resolver *identity.Resolver, opts Options) (*Colle
 
 	managerMu.Lock()
 	defer managerMu.Unlock()
+	if err := turnRescanOff(); err != nil {
+		return nil, fmt.Errorf("resources: turning cAdvisor's rescan off: %w", err)
+	}
+	rec := newReconciler(logger.With("component", "reconciler"), opts.ReconcileInterval)
 	// Only containers' cAdvisor handlers are needed, but the raw factory has
 	// to accept the intermediate cgroups to find the containers below them;
 	// the output is filtered instead (see containerProvider).
@@ -141,7 +147,10 @@ func New(logger *slog.Logger, resolver *identity.Resolver, opts Options) (*Colle
 	if err != nil {
 		return nil, fmt.Errorf("resources: cAdvisor manager: %w", err)
 	}
-	if err := m.Start(); err != nil {
+	nextReconciler = rec
+	err = m.Start()
+	nextReconciler = nil
+	if err != nil {
 		container.ClearContainerHandlerFactories()
 		return nil, fmt.Errorf("resources: starting cAdvisor: %w", err)
 	}
@@ -168,6 +177,7 @@ func New(logger *slog.Logger, resolver *identity.Resolver, opts Options) (*Colle
 		resolver: resolver,
 		manager:  m,
 		all:      opts.AllCgroups,
+		rescan:   rec,
 		cancel:   cancel,
 	}
 	c.restarts = newRestarts(logger, resolver, opts.RestartsRetention)

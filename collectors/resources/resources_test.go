@@ -2,6 +2,7 @@ package resources
 
 import (
 	"context"
+	"flag"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -39,8 +40,15 @@ func sharedCollector(t *testing.T) *Collector {
 	t.Helper()
 	testenv.Docker(t)
 	sharedOnce.Do(func() {
+		// cAdvisor's own rescan at its most eager, so that every test here
+		// runs with whatever the collector does about it (see
+		// TestChurnLeavesNothing).
+		if sharedErr = flag.Set("global_housekeeping_interval", "1ms"); sharedErr != nil {
+			return
+		}
 		sharedRes = identity.NewResolver(testLogger(), identity.Options{})
-		shared, sharedErr = New(testLogger(), sharedRes, Options{HousekeepingInterval: time.Second, DockerEvents: true})
+		shared, sharedErr = New(testLogger(), sharedRes, Options{HousekeepingInterval: time.Second, DockerEvents: true,
+			ReconcileInterval: 500 * time.Millisecond})
 	})
 	if sharedErr != nil {
 		t.Fatal(sharedErr)
