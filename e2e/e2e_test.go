@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +17,6 @@ import (
 	"github.com/breakwater/breakwater/dashboards"
 	"github.com/breakwater/breakwater/exporter/alertpush/amtest"
 	"github.com/breakwater/breakwater/internal/testenv"
-	"github.com/breakwater/breakwater/rules"
 )
 
 // rulesConfig shortens the rule pack's windows so that every alert can fire
@@ -66,6 +64,7 @@ type expectation struct {
 	withID    bool     // container_id label (restart counts have none)
 	from      string   // what the time is measured from
 	start     func() time.Time
+	labels    map[string]string // more labels the alert must carry, or other values (image)
 
 	seen   map[string]time.Time // receiver -> first arrival
 	first  arrival
@@ -73,6 +72,11 @@ type expectation struct {
 }
 
 func (e *expectation) matches(a arrival) bool {
+	for _, k := range []string{"namespace", "pod", "syscall"} {
+		if v, ok := e.labels[k]; ok && a.labels[k] != v {
+			return false
+		}
+	}
 	return a.labels["alertname"] == e.alert && a.labels["name"] == e.sc.name &&
 		(e.technique == "" || a.labels["technique"] == e.technique)
 }
@@ -89,6 +93,9 @@ func (e *expectation) check(a arrival, instance string) {
 	if e.result != "" {
 		want["result"] = e.result
 	}
+	for k, v := range e.labels {
+		want[k] = v
+	}
 	for k, v := range want {
 		if a.labels[k] != v {
 			e.errors = append(e.errors, fmt.Sprintf("label %s=%q, want %q", k, a.labels[k], v))
@@ -101,6 +108,68 @@ func (e *expectation) check(a arrival, instance string) {
 
 func (e *expectation) done() bool { return len(e.seen) == len(e.receivers) }
 
+// awaitAlerts watches the webhook until every expectation has reached all
+// its receivers or deadline passes; step runs every round (scenario
+// triggers).
+func awaitAlerts(t *testing.T, hook *webhook, expect []*expectation, instance string, deadline time.Time, step func()) {
+	t.Helper()
+	for _, e := range expect {
+		e.seen = map[string]time.Time{}
+	}
+	for {
+		step()
+		for _, a := range hook.firing() {
+			for _, e := range expect {
+				if !e.matches(a) || !e.seen[a.path].IsZero() {
+					continue
+				}
+				if len(e.seen) == 0 {
+					e.first = a
+					e.check(a, instance)
+				}
+				e.seen[a.path] = a.at
+				if e.done() {
+					t.Logf("%s for %s reached %s %s after %s", e.alert, e.sc.name, strings.Join(e.receivers, ", "),
+						e.from, a.at.Sub(e.start()).Round(10*time.Millisecond))
+				}
+			}
+		}
+		pending := 0
+		for _, e := range expect {
+			if !e.done() {
+				pending++
+			}
+		}
+		if pending == 0 || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// reportAlerts fails the test for each wrong label and each receiver an
+// expected alert never reached.
+func reportAlerts(t *testing.T, hook *webhook, expect []*expectation) {
+	t.Helper()
+	for _, e := range expect {
+		for _, msg := range e.errors {
+			t.Errorf("%s for %s: %s; labels %v", e.alert, e.sc.name, msg, e.first.labels)
+		}
+		for _, recv := range e.receivers {
+			if e.seen[recv].IsZero() {
+				got := map[string]bool{}
+				for _, a := range hook.firing() {
+					if a.labels["name"] == e.sc.name {
+						got[a.path+" "+a.labels["alertname"]] = true
+					}
+				}
+				t.Errorf("%s for %s never reached %s within %s; what reached the receivers for this container: %v",
+					e.alert, e.sc.name, recv, alertDeadline, got)
+			}
+		}
+	}
+}
+
 // TestEndToEnd runs the whole path: scenario containers on the real Docker
 // engine, the built breakwater, a real Prometheus with the generated rule
 // pack (shortened windows) and a real Alertmanager with the example routes,
@@ -112,85 +181,20 @@ func TestEndToEnd(t *testing.T) {
 		t.Skip("end-to-end: takes minutes")
 	}
 	testenv.Docker(t)
-	promBin, amBin := testenv.Tool(t, "prometheus"), testenv.Tool(t, "alertmanager")
-	root := testenv.RepoRoot(t)
 	r := newRun(t)
 	t.Logf("logs of this run: %s", r.logs)
 	removeStale(t)
 	began := time.Now()
-
-	bwBin, attempt := build(t, r, root)
-
-	ruleCfg, err := rules.Load(r.write("rules/config.yml", []byte(rulesConfig)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ruleFile := r.path("rules/breakwater.rules.yml")
-	if err := rules.Write(ruleCfg, ruleFile, r.path("rules/prometheusrule.yaml")); err != nil {
-		t.Fatal(err)
-	}
-
-	hook := r.webhook()
-	amAddr := testenv.FreeAddr(t)
-	amCfg := r.write("alertmanager.yml", alertmanagerConfig(t, root, hook))
-	am := r.start("alertmanager", amBin, "--config.file="+amCfg, "--storage.path="+filepath.Join(t.TempDir(), "am"),
-		"--web.listen-address="+amAddr, "--cluster.listen-address=", "--log.level=debug")
-	waitReady(t, am, 30*time.Second, "http://"+amAddr+"/-/ready", statusOK)
-
-	// Pushed alerts get the target labels Prometheus puts on the rule
-	// alerts, so Alertmanager sees one alert whichever path comes first.
-	bwAddr := testenv.FreeAddr(t)
-	bw := r.start("breakwater", bwBin, "--web.listen-address="+bwAddr,
-		"--alertmanager.url=http://"+amAddr,
-		"--alertmanager.external-label=job=breakwater", "--alertmanager.external-label=instance="+bwAddr,
-		"--collector.resources.housekeeping-interval=1s")
-	waitReady(t, bw, 60*time.Second, "http://"+bwAddr+"/metrics", func(status int, body []byte) bool {
-		s := string(body)
-		return status == http.StatusOK &&
-			strings.Contains(s, `breakwater_scrape_collector_success{collector="security"} 1`) &&
-			strings.Contains(s, `breakwater_scrape_collector_success{collector="resources"} 1`)
-	})
-
-	promAddr := testenv.FreeAddr(t)
-	promCfg := r.write("prometheus.yml", []byte(fmt.Sprintf(`global:
-  scrape_interval: 2s
-  evaluation_interval: 1s
-rule_files: [%q]
-alerting:
-  alertmanagers:
-    - static_configs:
-        - targets: [%q]
-scrape_configs:
-  - job_name: breakwater
-    static_configs:
-      - targets: [%q]
-`, ruleFile, amAddr, bwAddr)))
-	prom := r.start("prometheus", promBin, "--config.file="+promCfg, "--storage.tsdb.path="+filepath.Join(t.TempDir(), "prom"),
-		"--web.listen-address="+promAddr)
-	promURL := "http://" + promAddr
-	waitReady(t, prom, 60*time.Second, promURL+"/-/ready", statusOK)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	waitReady(t, prom, 30*time.Second, promURL+`/api/v1/query?query=up{job="breakwater"}==1`, func(status int, body []byte) bool {
-		return status == http.StatusOK && strings.Contains(string(body), bwAddr)
-	})
-	t.Logf("stack up after %s: breakwater %s, Prometheus %s, Alertmanager %s, webhook %s",
-		time.Since(began).Round(time.Millisecond), bwAddr, promAddr, amAddr, hook.addr)
-
-	// What a failed run leaves besides the process logs: each component's
-	// view of the alerts, the containers, and breakwater's exposition.
-	defer func() {
-		if !t.Failed() {
-			return
+	st := r.startStack("--collector.resources.housekeeping-interval=1s")
+	hook, promURL, bwAddr, attempt := st.hook, st.promURL, st.bwAddr, st.attempt
+	t.Cleanup(func() {
+		if t.Failed() {
+			out, _ := exec.Command("docker", "ps", "-a", "--no-trunc", "--filter", "name=^"+prefix).CombinedOutput()
+			_ = os.WriteFile(r.path("docker-ps.txt"), out, 0o644)
 		}
-		r.getTo("breakwater.metrics.txt", "http://"+bwAddr+"/metrics")
-		r.getTo("prometheus.alerts.json", promURL+"/api/v1/alerts")
-		r.getTo("prometheus.rules.json", promURL+"/api/v1/rules")
-		r.getTo("prometheus.targets.json", promURL+"/api/v1/targets")
-		r.getTo("alertmanager.alerts.json", "http://"+amAddr+"/api/v2/alerts")
-		out, _ := exec.Command("docker", "ps", "-a", "--no-trunc", "--filter", "name=^"+prefix).CombinedOutput()
-		_ = os.WriteFile(r.path("docker-ps.txt"), out, 0o644)
-	}()
+	})
 
 	// Scenarios, all at once.
 	attemptVol := []string{"-v", attempt + ":/attempt:ro"}
@@ -234,13 +238,9 @@ scrape_configs:
 		{alert: "ContainerCPUSpike", sc: &cpu, severity: "warning", receivers: warnings, withID: true,
 			from: "busy loop start", start: func() time.Time { return spikeAt }},
 	}
-	for _, e := range expect {
-		e.seen = map[string]time.Time{}
-	}
 	defer summary(t, expect)
 
-	deadline := time.Now().Add(alertDeadline)
-	for {
+	awaitAlerts(t, hook, expect, bwAddr, time.Now().Add(alertDeadline), func() {
 		if escapeAt.IsZero() && time.Since(allowed.started) >= escapeDelay {
 			escapeAt = time.Now()
 			testenv.Run(t, "docker", "exec", blocked.id, "touch", "/tmp/go")
@@ -258,33 +258,7 @@ scrape_configs:
 					spikeAt.Sub(cpu.started).Round(time.Second))
 			}
 		}
-		for _, a := range hook.firing() {
-			for _, e := range expect {
-				if !e.matches(a) || !e.seen[a.path].IsZero() {
-					continue
-				}
-				if len(e.seen) == 0 {
-					e.first = a
-					e.check(a, bwAddr)
-				}
-				e.seen[a.path] = a.at
-				if e.done() {
-					t.Logf("%s for %s reached %s %s after %s", e.alert, e.sc.name, strings.Join(e.receivers, ", "),
-						e.from, a.at.Sub(e.start()).Round(10*time.Millisecond))
-				}
-			}
-		}
-		pending := 0
-		for _, e := range expect {
-			if !e.done() {
-				pending++
-			}
-		}
-		if pending == 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	})
 	// A scenario container that stopped points at the engine (restarted by
 	// another test on a shared machine?) rather than at breakwater.
 	for _, sc := range []scenario{memory, cpu, blocked, allowed, oom} {
@@ -292,23 +266,7 @@ scrape_configs:
 			t.Errorf("scenario container %s is no longer running: %s", sc.name, state)
 		}
 	}
-	for _, e := range expect {
-		for _, msg := range e.errors {
-			t.Errorf("%s for %s: %s; labels %v", e.alert, e.sc.name, msg, e.first.labels)
-		}
-		for _, recv := range e.receivers {
-			if e.seen[recv].IsZero() {
-				got := map[string]bool{}
-				for _, a := range hook.firing() {
-					if a.labels["name"] == e.sc.name {
-						got[a.path+" "+a.labels["alertname"]] = true
-					}
-				}
-				t.Errorf("%s for %s never reached %s within %s; what reached the receivers for this container: %v",
-					e.alert, e.sc.name, recv, alertDeadline, got)
-			}
-		}
-	}
+	reportAlerts(t, hook, expect)
 	// The example inhibition: a succeeded escape silences the attempts of
 	// the same container, whichever path (push or rule) brought them.
 	for _, a := range hook.firing() {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/breakwater/breakwater/exporter/alertpush/amtest"
 	"github.com/breakwater/breakwater/internal/testenv"
+	"github.com/breakwater/breakwater/rules"
 )
 
 // prefix names every container the e2e test creates; nothing else is touched.
@@ -395,4 +396,99 @@ func removeStale(t *testing.T) {
 	for _, id := range strings.Fields(string(out)) {
 		_ = exec.Command("docker", "rm", "-f", id).Run()
 	}
+}
+
+// stack is the monitoring path as a user runs it: the built breakwater
+// pushing to a real Alertmanager with the example routes, whose receivers
+// all point at a webhook run here, and a real Prometheus scraping
+// breakwater with the generated rule pack (rulesConfig's shortened windows).
+type stack struct {
+	hook    *webhook
+	bw      *proc
+	bwAddr  string
+	promURL string
+	amAddr  string
+	attempt string // the static escape-attempt program
+}
+
+// startStack builds breakwater and starts the stack; bwArgs are added to
+// breakwater's flags. Everything stops when the test ends; a failed test
+// first saves each component's view of the alerts and the exposition.
+func (r *run) startStack(bwArgs ...string) *stack {
+	t := r.t
+	t.Helper()
+	promBin, amBin := testenv.Tool(t, "prometheus"), testenv.Tool(t, "alertmanager")
+	root := testenv.RepoRoot(t)
+	began := time.Now()
+	st := &stack{}
+	var bwBin string
+	bwBin, st.attempt = build(t, r, root)
+
+	ruleCfg, err := rules.Load(r.write("rules/config.yml", []byte(rulesConfig)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ruleFile := r.path("rules/breakwater.rules.yml")
+	if err := rules.Write(ruleCfg, ruleFile, r.path("rules/prometheusrule.yaml")); err != nil {
+		t.Fatal(err)
+	}
+
+	st.hook = r.webhook()
+	st.amAddr = testenv.FreeAddr(t)
+	amCfg := r.write("alertmanager.yml", alertmanagerConfig(t, root, st.hook))
+	am := r.start("alertmanager", amBin, "--config.file="+amCfg, "--storage.path="+filepath.Join(t.TempDir(), "am"),
+		"--web.listen-address="+st.amAddr, "--cluster.listen-address=", "--log.level=debug")
+	waitReady(t, am, 30*time.Second, "http://"+st.amAddr+"/-/ready", statusOK)
+
+	// Pushed alerts get the target labels Prometheus puts on the rule
+	// alerts, so Alertmanager sees one alert whichever path comes first.
+	st.bwAddr = testenv.FreeAddr(t)
+	args := append([]string{"--web.listen-address=" + st.bwAddr,
+		"--alertmanager.url=http://" + st.amAddr,
+		"--alertmanager.external-label=job=breakwater", "--alertmanager.external-label=instance=" + st.bwAddr}, bwArgs...)
+	st.bw = r.start("breakwater", bwBin, args...)
+	waitReady(t, st.bw, 60*time.Second, "http://"+st.bwAddr+"/metrics", func(status int, body []byte) bool {
+		s := string(body)
+		return status == http.StatusOK &&
+			strings.Contains(s, `breakwater_scrape_collector_success{collector="security"} 1`) &&
+			strings.Contains(s, `breakwater_scrape_collector_success{collector="resources"} 1`)
+	})
+
+	promAddr := testenv.FreeAddr(t)
+	promCfg := r.write("prometheus.yml", []byte(fmt.Sprintf(`global:
+  scrape_interval: 2s
+  evaluation_interval: 1s
+rule_files: [%q]
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: [%q]
+scrape_configs:
+  - job_name: breakwater
+    static_configs:
+      - targets: [%q]
+`, ruleFile, st.amAddr, st.bwAddr)))
+	prom := r.start("prometheus", promBin, "--config.file="+promCfg, "--storage.tsdb.path="+filepath.Join(t.TempDir(), "prom"),
+		"--web.listen-address="+promAddr)
+	st.promURL = "http://" + promAddr
+	waitReady(t, prom, 60*time.Second, st.promURL+"/-/ready", statusOK)
+	waitReady(t, prom, 30*time.Second, st.promURL+`/api/v1/query?query=up{job="breakwater"}==1`, func(status int, body []byte) bool {
+		return status == http.StatusOK && strings.Contains(string(body), st.bwAddr)
+	})
+	t.Logf("stack up after %s: breakwater %s, Prometheus %s, Alertmanager %s, webhook %s",
+		time.Since(began).Round(time.Millisecond), st.bwAddr, st.promURL, st.amAddr, st.hook.addr)
+
+	// Registered after the processes' own clean-ups, this runs before
+	// they stop.
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		r.getTo("breakwater.metrics.txt", "http://"+st.bwAddr+"/metrics")
+		r.getTo("prometheus.alerts.json", st.promURL+"/api/v1/alerts")
+		r.getTo("prometheus.rules.json", st.promURL+"/api/v1/rules")
+		r.getTo("prometheus.targets.json", st.promURL+"/api/v1/targets")
+		r.getTo("alertmanager.alerts.json", "http://"+st.amAddr+"/api/v2/alerts")
+	})
+	return st
 }
