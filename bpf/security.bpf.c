@@ -281,6 +281,7 @@ static __always_inline struct task_rec *new_record(struct task_struct *t, u64 co
 		return 0;
 	}
 	r->container = container;
+	r->setup_ns = 0;
 	r->flags = flags;
 	r->enter_hash = 0;
 	r->pending.class = SC_NONE;
@@ -288,7 +289,8 @@ static __always_inline struct task_rec *new_record(struct task_struct *t, u64 co
 }
 
 /* record_of returns a task's record, making it for a task breakwater has
- * not seen yet (one that existed before the programs attached): its cgroup
+ * not seen yet (one that existed before the programs attached, or one the
+ * host is moving whose move has not reached its tracepoint yet): its cgroup
  * says which container it is in. Host tasks get none unless host counting
  * is on. */
 static __always_inline struct task_rec *record_of(struct task_struct *t)
@@ -304,7 +306,7 @@ static __always_inline struct task_rec *record_of(struct task_struct *t)
 	cg = task_cgroup_id(t);
 	c = bpf_map_lookup_elem(&tracked_cgroups, &cg);
 	if (c)
-		return new_record(t, c->container, 0);
+		return new_record(t, c->container, TASK_ADOPTED);
 	if (count_host)
 		return new_record(t, 0, 0);
 	return 0;
@@ -313,6 +315,23 @@ static __always_inline struct task_rec *record_of(struct task_struct *t)
 static __always_inline bool counted(struct task_rec *r)
 {
 	return r && !(r->flags & (TASK_RUNTIME | TASK_SELF));
+}
+
+static __always_inline u64 mount_ns(struct task_struct *t)
+{
+	return (u64)BPF_CORE_READ(t, nsproxy, mnt_ns);
+}
+
+/* runtime_ns is the mount namespace a task entering set-up still shares
+ * with the host process that put it in the container, or 0 when it is
+ * elsewhere (runc exec joins the container's before its cgroup). While the
+ * task stays there it executes only what the runtime chose on the host:
+ * runc 1.1 re-executes itself from a sealed copy just as it is moved. */
+static __always_inline u64 runtime_ns(struct task_struct *t, struct task_struct *by)
+{
+	u64 ns = mount_ns(t);
+
+	return ns && ns == mount_ns(by) ? ns : 0;
 }
 
 /* mark_seen adds a syscall to the task's set and, the first time, to its
@@ -832,6 +851,7 @@ int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct 
 			return 0;
 		}
 		cr->container = pr->container;
+		cr->setup_ns = pr->setup_ns;
 		cr->flags = (pr->flags & TASK_RUNTIME) | TASK_ARMED;
 		cr->enter_hash = 0;
 		cr->pending.class = SC_NONE;
@@ -851,13 +871,17 @@ int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct 
 	pc = bpf_map_lookup_elem(&tracked_cgroups, &cg);
 	if (!pc || pc->container != c->container)
 		flags |= TASK_RUNTIME;
-	new_record(child, c->container, flags);
+	cr = new_record(child, c->container, flags);
+	if (cr && (flags & TASK_RUNTIME))
+		cr->setup_ns = runtime_ns(child, parent);
 	return 0;
 }
 
 /* Executing something ends the runtime's set-up: from here on the task is
- * the container's. The credentials it executes with say which dangerous
- * capabilities the container holds. */
+ * the container's. Only the runtime executing again in the mount namespace
+ * it entered set-up in does not: nothing there is the container's to run.
+ * The credentials it executes with say which dangerous capabilities the
+ * container holds. */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(sched_process_exec, struct task_struct *p, int old_pid, struct linux_binprm *bprm)
 {
@@ -870,7 +894,10 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, int old_pid, struct linu
 	if (!r || (r->flags & TASK_SELF))
 		return 0;
 	if (r->flags & TASK_RUNTIME) {
+		if (r->setup_ns && r->setup_ns == mount_ns(t))
+			return 0;
 		r->flags &= ~TASK_RUNTIME;
+		r->setup_ns = 0;
 		bump_gen();
 	}
 	r->flags |= TASK_ARMED;
@@ -916,13 +943,17 @@ int BPF_PROG(cgroup_attach_task, struct cgroup *dst, const char *path, struct ta
 		return 0;
 	}
 	if (dst_container) {
-		if (tr && tr->container == dst_container && counted(tr))
-			return 0; /* the host moved a container's task inside its container */
+		/* The host moved a container's task inside its container: still
+		 * the container's. Unless the task was only adopted by its cgroup
+		 * while the move was under way. */
+		if (tr && tr->container == dst_container && counted(tr) && !(tr->flags & TASK_ADOPTED))
+			return 0;
 		if (!tr)
 			tr = new_record(task, dst_container, 0);
 		if (tr && !(tr->flags & TASK_SELF)) {
 			tr->container = dst_container;
 			tr->flags = TASK_RUNTIME | TASK_ARMED;
+			tr->setup_ns = runtime_ns(task, writer);
 		}
 		return 0;
 	}

@@ -275,11 +275,13 @@ const (
 	securityTaskFlagTASK_RUNTIME securityTaskFlag = 1
 	securityTaskFlagTASK_SELF    securityTaskFlag = 2
 	securityTaskFlagTASK_ARMED   securityTaskFlag = 4
+	securityTaskFlagTASK_ADOPTED securityTaskFlag = 8
 )
 
 type securityTaskRec struct {
 	_         structs.HostLayout
 	Container uint64
+	SetupNs   uint64
 	EnterHash uint64
 	Flags     uint32
 	EnterSlot uint16

@@ -149,6 +149,7 @@ enum task_flag {
 	TASK_RUNTIME = 1 << 0, /* entered the container from outside (or descends from such a task) and has not exec'd since */
 	TASK_SELF = 1 << 1,    /* breakwater itself */
 	TASK_ARMED = 1 << 2,   /* sys_enter has seen this task: a sys_exit without an entry is a seccomp refusal */
+	TASK_ADOPTED = 1 << 3, /* first seen in a container's cgroup, not at its fork or cgroup move */
 };
 
 /* Path and socket sub-classes of an outcome (and of an event). */
@@ -247,6 +248,7 @@ struct pending {
  * from the kernel's own view, never from anything the task names. */
 struct task_rec {
 	u64 container;  /* container's cgroup id; 0: the host */
+	u64 setup_ns;   /* in set-up: the runtime's mount namespace it entered in, or 0 */
 	u64 enter_hash; /* sc_args_hash of the call in flight, set at sys_enter */
 	u32 flags;      /* enum task_flag */
 	u16 enter_slot; /* syscall number of the call in flight */

@@ -185,6 +185,12 @@ struct pid {
 struct bpf_local_storage;
 struct css_set;
 
+struct mnt_namespace;
+
+struct nsproxy {
+	struct mnt_namespace *mnt_ns;
+};
+
 struct task_struct {
 	struct thread_info thread_info;
 	int pid;
@@ -195,6 +201,7 @@ struct task_struct {
 	struct fs_struct *fs;
 	struct files_struct *files;
 	struct seccomp seccomp;
+	struct nsproxy *nsproxy;
 	struct css_set *cgroups;
 	struct bpf_local_storage *bpf_storage;
 };

@@ -1,10 +1,13 @@
 package security
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -321,4 +324,65 @@ func runAttemptAs(t *testing.T, name, as string, runArgs []string, args ...strin
 		t.Fatalf("docker %s: %v\n%s", strings.Join(full, " "), err, out)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// TestRuntimeReexecutesItself plays a runtime on the host the way runc 1.1
+// runs one. runc run moves its init into the container's cgroup while the
+// init re-executes itself from a sealed memfd copy; that execution is still
+// the runtime's set-up (its chroot and unshare are not the container's),
+// the first one in the container's own mount namespace is not. runc exec
+// enters the container's namespaces before its cgroup: there a memfd
+// executable (an attacker's, planted where docker exec looks) is the
+// container's at once.
+func TestRuntimeReexecutesItself(t *testing.T) {
+	testenv.RequireRoot(t)
+	r := newCollector(t, Config{LookalikeGrace: time.Hour}, nil)
+	bin := attempt(t)
+	for i, mode := range []string{"stay", "join"} {
+		t.Run(mode, func(t *testing.T) {
+			id := fmt.Sprintf("%064x", uint64(0xbe0000000+os.Getpid()*4+i))
+			slice := filepath.Join(r.c.root, fmt.Sprintf("bw-runtime-%d.slice", os.Getpid()))
+			dir := filepath.Join(slice, "docker-"+id+".scope")
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = os.Remove(dir); _ = os.Remove(slice) })
+			cmd := exec.Command(bin, "runtime-init", mode, "chroot")
+			stdin, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			out := bufio.NewReader(stdout)
+			if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
+				_ = cmd.Process.Kill()
+				t.Fatalf("runtime-init: %q, %v", line, err)
+			}
+			// The runtime's parent moves its init, as runc's cgroup manager does.
+			if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
+				_ = cmd.Process.Kill()
+				t.Fatal(err)
+			}
+			_, _ = stdin.Write([]byte("go\n"))
+			rest, _ := io.ReadAll(out)
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("runtime-init %s: %v\n%s", mode, err, rest)
+			}
+			t.Log(strings.TrimSpace(string(rest)))
+			want := map[string]float64{"chroot/allowed": 1}
+			match := map[string]string{"container_id": id}
+			waitFor(t, func() bool {
+				return len(r.series(t, "breakwater_escape_attempts_total", match, "technique")) > 0
+			}, "the container's chroot to be counted")
+			if got := r.series(t, "breakwater_escape_attempts_total", match, "technique", "result"); !equal(got, want) {
+				t.Errorf("escape attempts = %v, want %v", got, want)
+			}
+		})
+	}
 }

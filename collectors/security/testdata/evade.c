@@ -11,6 +11,7 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/sendfile.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stddef.h>
@@ -458,6 +459,38 @@ static int evade(int argc, char **argv)
 		if (fd >= 0)
 			close(fd);
 		puts("benign: done");
+	} else if (!strcmp(t, "runtime-init")) {
+		/* runtime-init stay|join TECHNIQUE...: a runtime's init as runc 1.1
+		 * runs it, on the host: "ready", then wait on stdin while the test
+		 * moves it into a container's cgroup, and re-execute from a sealed
+		 * memfd copy meanwhile. stay: as runc run, still in the runtime's
+		 * mount namespace, then enter a new one and execute TECHNIQUE there.
+		 * join: as runc exec, in a mount namespace of its own before the
+		 * move, and the memfd copy runs TECHNIQUE. */
+		int join = !strcmp(a, "join");
+		char go[8];
+		if (join && unshare(CLONE_NEWNS))
+			return report("unshare", -1), 1;
+		puts("ready");
+		fflush(stdout);
+		if (read(0, go, sizeof(go)) <= 0)
+			return 1;
+		int self = open("/proc/self/exe", O_RDONLY), copy = memfd_create("runc_cloned", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		struct stat st;
+		if (self < 0 || copy < 0 || fstat(self, &st) || sendfile(copy, self, 0, st.st_size) != st.st_size)
+			return report("memfd copy", -1), 1;
+		fcntl(copy, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+		if (!join)
+			argv[2] = "runtime-stage2"; /* argv + 1: runtime-init runtime-stage2 TECHNIQUE... */
+		fexecve(copy, argv + (join ? 2 : 1), environ); /* join: argv[2] is argv[0] */
+		return report("fexecve", -1), 1;
+	} else if (!strcmp(t, "runtime-stage2")) {
+		/* The runtime's own work, then the container's first execution. */
+		chroot("/");
+		if (unshare(CLONE_NEWNS))
+			return report("unshare", -1), 1;
+		execv("/proc/self/exe", argv + 1);
+		return report("execv", -1), 1;
 	} else {
 		fprintf(stderr, "attempt: unknown technique %s\n", t);
 		return 2;
