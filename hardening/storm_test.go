@@ -29,29 +29,29 @@ func TestDeniedSyscallStorm(t *testing.T) {
 	}
 	testenv.Docker(t)
 	storm := built(t, "storm")
+	const calls = 4_000_000
+	procs := runtime.NumCPU()
+	// The same storm with nothing attached first: the machine's own pace
+	// today is the yardstick, not a number from another day.
+	bare := runStorm(t, "bw-hard-storm-bare", storm, calls, procs)
+	t.Logf("storm with nothing attached: %.0f calls/s", bare.rate)
+
 	e := start(t, nil)
 	before := e.metrics()
 	lostBefore := before.value(t, "breakwater_bpf_events_lost_total", map[string]string{"reason": "ringbuf_full"})
 	foldedBefore := before.value(t, "breakwater_bpf_events_folded_total", nil)
 
-	const calls = 4_000_000
-	procs := runtime.NumCPU()
 	name := "bw-hard-storm"
-	removeContainers(t, name)
-	_ = exec.Command("docker", "rm", "-f", name).Run()
-	out := docker(t, "run", "--name", name, "--network", "none", "--pull", "never",
-		"-v", storm+":/storm:ro", testenv.Image, "/storm", fmt.Sprint(calls), fmt.Sprint(procs))
-	var made, eperm, other int64
-	var secs, rate float64
-	if _, err := fmt.Sscanf(out, "calls=%d eperm=%d other=%d seconds=%g rate=%g", &made, &eperm, &other, &secs, &rate); err != nil {
-		t.Fatalf("storm output %q: %v", out, err)
-	}
-	t.Logf("storm: %d unshare(CLONE_NEWUSER) calls in %d processes, %d denied with EPERM, in %.3fs: %.0f calls/s", made, procs, eperm, secs, rate)
-	if eperm != calls || other != 0 {
-		t.Fatalf("not every call was denied with EPERM: %s", out)
-	}
-	if rate < 1e6 {
-		t.Errorf("the container made %.2fM denied calls/s with the exporter attached, want over 1M/s", rate/1e6)
+	run := runStorm(t, name, storm, calls, procs)
+	eperm := run.eperm
+	t.Logf("storm: %d unshare(CLONE_NEWUSER) calls in %d processes, %d denied with EPERM, in %.3fs: %.0f calls/s, %.2fx the rate with nothing attached",
+		run.made, procs, eperm, run.secs, run.rate, run.rate/bare.rate)
+	// make bench measures 0.33-0.36x here (every call a classified,
+	// folded escape attempt); an event per call would be 0.2x. The test
+	// only guards against a collapse, with room for a busy machine.
+	if run.rate < bare.rate/8 {
+		t.Errorf("the container made %.2fM denied calls/s with the exporter attached, under 1/8 of the %.2fM/s with nothing attached",
+			run.rate/1e6, bare.rate/1e6)
 	}
 
 	ident := map[string]string{"name": name, "image": testenv.Image}
@@ -148,4 +148,27 @@ func loggedEvents(t *testing.T, path string) int {
 		}
 	}
 	return n
+}
+
+type stormRun struct {
+	made, eperm, other int64
+	secs, rate         float64
+}
+
+// runStorm runs the storm in a container and checks every call was denied
+// with EPERM.
+func runStorm(t *testing.T, name, storm string, calls, procs int) stormRun {
+	t.Helper()
+	removeContainers(t, name)
+	_ = exec.Command("docker", "rm", "-f", name).Run()
+	out := docker(t, "run", "--name", name, "--network", "none", "--pull", "never",
+		"-v", storm+":/storm:ro", testenv.Image, "/storm", fmt.Sprint(calls), fmt.Sprint(procs))
+	var r stormRun
+	if _, err := fmt.Sscanf(out, "calls=%d eperm=%d other=%d seconds=%g rate=%g", &r.made, &r.eperm, &r.other, &r.secs, &r.rate); err != nil {
+		t.Fatalf("storm output %q: %v", out, err)
+	}
+	if r.eperm != int64(calls) || r.other != 0 {
+		t.Fatalf("not every call was denied with EPERM: %s", out)
+	}
+	return r
 }
