@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -154,13 +153,12 @@ func New(logger *slog.Logger, resolver *identity.Resolver, opts Options) (*Colle
 		container.ClearContainerHandlerFactories()
 		return nil, fmt.Errorf("resources: starting cAdvisor: %w", err)
 	}
+	var ooms *oomKills
 	if opts.Metrics == nil || opts.Metrics.Has(container.OOMMetrics) {
-		// cAdvisor only says this at info level; without it OOM alerts are blind.
-		if f, err := os.Open("/dev/kmsg"); err != nil {
-			logger.Warn("OOM events off: container_oom_events_total stays 0; reading /dev/kmsg needs CAP_SYSLOG when kernel.dmesg_restrict=1", "err", err)
+		if ooms, err = newOOMKills(); err != nil {
+			// Without it OOM alerts are blind: say so.
+			logger.Warn("OOM kills off: container_oom_events_total stays 0", "err", err)
 			opts.Health.Degraded("resources.oom_events", err.Error())
-		} else {
-			f.Close()
 		}
 	}
 	if info := container.DebugInfo(); len(info) > 0 {
@@ -181,7 +179,7 @@ func New(logger *slog.Logger, resolver *identity.Resolver, opts Options) (*Colle
 		cancel:   cancel,
 	}
 	c.restarts = newRestarts(logger, resolver, opts.RestartsRetention)
-	provider := containerProvider{Manager: m, all: opts.AllCgroups}
+	provider := containerProvider{Manager: m, all: opts.AllCgroups, ooms: ooms}
 	c.cadvisor = metrics.NewPrometheusCollector(provider, c.containerLabels, opts.Metrics, clock.RealClock{},
 		v2.RequestOptions{IdType: v2.TypeName, Count: 1, Recursive: true})
 	c.machine = metrics.NewPrometheusMachineCollector(m, opts.Metrics)
@@ -224,21 +222,24 @@ func (c *Collector) containerLabels(ci *info.ContainerInfo) map[string]string {
 }
 
 // containerProvider hands cAdvisor's collector only containers' cgroups,
-// unless all cgroups were asked for.
+// unless all cgroups were asked for, with the kernel's OOM kill counts.
 type containerProvider struct {
 	manager.Manager
-	all bool
+	all  bool
+	ooms *oomKills // nil: cAdvisor's own count
 }
 
 func (p containerProvider) GetRequestedContainersInfo(name string, o v2.RequestOptions) (map[string]*info.ContainerInfo, error) {
 	infos, err := p.Manager.GetRequestedContainersInfo(name, o)
-	if p.all {
-		return infos, err
-	}
-	for n := range infos {
-		if !ownContainerCgroup(n) {
-			delete(infos, n)
+	if !p.all {
+		for n := range infos {
+			if !ownContainerCgroup(n) {
+				delete(infos, n)
+			}
 		}
+	}
+	if p.ooms != nil {
+		p.ooms.apply(infos)
 	}
 	return infos, err
 }

@@ -3,6 +3,7 @@ package resources
 import (
 	"context"
 	"flag"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -378,3 +379,32 @@ type restartsOnly struct{ r *restarts }
 
 func (restartsOnly) Describe(chan<- *prometheus.Desc)      {}
 func (o restartsOnly) Collect(ch chan<- prometheus.Metric) { o.r.collect(ch) }
+
+// TestOOMKillsAreTheKernels: container_oom_events_total is the kernel's
+// count of OOM kills in the container's memory cgroup, exactly, whatever
+// /dev/kmsg holds (the hardening suite runs it without CAP_SYSLOG).
+func TestOOMKillsAreTheKernels(t *testing.T) {
+	c := sharedCollector(t)
+	id := testenv.Container(t, "bw-res-oom", []string{"--memory", "32m", "--memory-swap", "32m"},
+		"sh", "-c", "dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null; sleep 300")
+	kernel := func() uint64 {
+		ooms, err := newOOMKills()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := ooms.count(filepath.Join(ooms.root, "docker", id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	want := map[string]string{"name": "bw-res-oom", "container_id": id}
+	eventually(t, 45*time.Second, "the OOM kill counted", func() (bool, string) {
+		m, ok := find(gather(t, c), "container_oom_events_total", want)
+		if !ok {
+			return false, "no series"
+		}
+		k := kernel()
+		return k == 1 && value(m) == float64(k), fmt.Sprintf("container_oom_events_total = %v, kernel %d", value(m), k)
+	})
+}

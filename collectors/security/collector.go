@@ -197,6 +197,11 @@ func New(d collectors.Deps, cfg Config) (*Collector, error) {
 			d.Logger.Error("BPF hook not attached; its counters stay at zero", "program", h.Program, "err", err)
 		}
 	}
+	if !probe.CapabilitiesInferred() && !bpf.KernelSymbolsVisible() {
+		const why = "kernel symbols hidden (CAP_SYSLOG): the kernel's own unaudited capability checks count as the container's"
+		d.Health.Degraded("bpf.kallsyms", why)
+		d.Logger.Warn(why)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	c.resync(ctx)
