@@ -134,7 +134,8 @@ func Load(opts Options) (*Probe, error) {
 	if err != nil {
 		return nil, explainLoadError(err, memlockErr)
 	}
-	if err := p.coll.Assign(&p.objs.securityMaps); err == nil {
+	err = p.coll.Assign(&p.objs.securityMaps)
+	if err == nil {
 		err = p.coll.Assign(&p.objs.securityVariables)
 	}
 	if err != nil {

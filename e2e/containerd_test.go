@@ -152,7 +152,7 @@ func waitMetric(ctx context.Context, t *testing.T, st *stack, selector string, o
 		for _, mf := range scrape(t, st) {
 			for _, m := range mf.GetMetric() {
 				b := labels.NewScratchBuilder(len(m.GetLabel()) + 1)
-				b.Add(labels.MetricName, mf.GetName())
+				b.Add(model.MetricNameLabel, mf.GetName())
 				for _, l := range m.GetLabel() {
 					b.Add(l.GetName(), l.GetValue())
 				}
