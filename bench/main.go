@@ -23,7 +23,6 @@ import (
 
 	"github.com/breakwater/breakwater/bench/floor"
 	"github.com/breakwater/breakwater/collectors"
-	"github.com/breakwater/breakwater/collectors/resources"
 	"github.com/breakwater/breakwater/collectors/security"
 	"github.com/breakwater/breakwater/exporter/identity"
 )
@@ -68,7 +67,7 @@ func main() {
 // idle CPU with 0, 50 and 100 running containers.
 func resourcesCost() {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	res, err := resources.Bench(context.Background(), logger, resources.BenchOptions{
+	res, err := measureResources(context.Background(), logger, resourcesOptions{
 		Image: image, Counts: []int{0, 50, 100}, Scrapes: 100, Idle: 30 * time.Second, ScrapeInterval: 15 * time.Second})
 	if err != nil {
 		log.Fatalf("resources bench: %v", err)

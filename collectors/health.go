@@ -3,8 +3,8 @@ package collectors
 import "sync"
 
 // Health collects degradations that collectors report at start or while
-// running (a missing BTF, a detached probe, an unreachable runtime), so the
-// self collector can expose them and `breakwater check` can print them.
+// running (a missing BTF, a detached probe, hidden kernel symbols), so that
+// the exporter can sum them up in one log line once its collectors are up.
 type Health struct {
 	mu       sync.Mutex
 	problems map[string]string

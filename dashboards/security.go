@@ -9,7 +9,7 @@ import (
 )
 
 // AlertNames selects breakwater's alerts in Prometheus' ALERTS series: every
-// alert of design.md starts with Container or Breakwater, so alerts added
+// alert in internal/names starts with Container or Breakwater, so alerts added
 // later show up without a dashboard change (the test checks the rule file).
 const AlertNames = `(Container|Breakwater).+`
 

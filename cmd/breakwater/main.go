@@ -143,6 +143,12 @@ func run(args []string) int {
 		}
 	}
 
+	// One line that says everything this node cannot see, besides the
+	// lines where each part found out.
+	if problems := health.Problems(); len(problems) > 0 {
+		logger.Warn("running degraded", "parts", problems)
+	}
+
 	reg.MustRegister(set, versioncollector.NewCollector("breakwater"),
 		promcollectors.NewGoCollector(), promcollectors.NewProcessCollector(promcollectors.ProcessCollectorOpts{}))
 

@@ -2,20 +2,13 @@ package main
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/breakwater/breakwater/internal/testenv"
 )
 
 // FuzzWebConfig runs arbitrary YAML through the check main makes of
@@ -41,7 +34,15 @@ func FuzzWebConfig(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	crt, key := selfSignedPEM(f)
+	pki := testenv.NewPKI(f, f.TempDir())
+	crt, err := os.ReadFile(pki.CertFile)
+	if err != nil {
+		f.Fatal(err)
+	}
+	key, err := os.ReadFile(pki.KeyFile)
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// Paths in the file are read as given: keep the fuzzer away from
 		// devices and pseudo-files that never end.
@@ -58,32 +59,4 @@ func FuzzWebConfig(f *testing.F) {
 		}
 		_ = web.Validate(filepath.Join(dir, "web.yml"))
 	})
-}
-
-// selfSignedPEM is a certificate for 127.0.0.1 and its key.
-func selfSignedPEM(f *testing.F) (crt, key []byte) {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		f.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "breakwater"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		IsCA:         true,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		f.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(k)
-	if err != nil {
-		f.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 }

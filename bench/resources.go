@@ -1,4 +1,4 @@
-package resources
+package main
 
 import (
 	"bytes"
@@ -16,12 +16,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/breakwater/breakwater/collectors/resources"
 	"github.com/breakwater/breakwater/exporter/identity"
 )
 
-// BenchResult is what the resources collector costs with a number of
+// resourcesResult is what the resources collector costs with a number of
 // running containers, measured in this process.
-type BenchResult struct {
+type resourcesResult struct {
 	Containers int
 	Series     int           // samples in one scrape
 	ScrapeP50  time.Duration // gather + text encoding, as /metrics does
@@ -30,8 +31,8 @@ type BenchResult struct {
 	IdleCPU    float64 // CPU seconds per second while idle, scraped every ScrapeInterval
 }
 
-// BenchOptions configure Bench.
-type BenchOptions struct {
+// resourcesOptions configure measureResources.
+type resourcesOptions struct {
 	Image          string        // local image to run (never pulled)
 	Counts         []int         // container counts, e.g. 0, 50, 100
 	Scrapes        int           // scrapes per count for the latency percentiles
@@ -39,11 +40,11 @@ type BenchOptions struct {
 	ScrapeInterval time.Duration // scrape interval during the idle window (15s)
 }
 
-// Bench starts the resources collector (cAdvisor at its default 10s
+// measureResources starts the resources collector (cAdvisor at its default 10s
 // housekeeping), runs `sleep` containers named bw-bench-res-N through the
 // Docker engine in steps, and measures scrape latency, RSS and idle CPU at
 // each step. It removes its containers before returning.
-func Bench(ctx context.Context, logger *slog.Logger, o BenchOptions) ([]BenchResult, error) {
+func measureResources(ctx context.Context, logger *slog.Logger, o resourcesOptions) ([]resourcesResult, error) {
 	if o.Scrapes <= 0 {
 		o.Scrapes = 100
 	}
@@ -55,13 +56,13 @@ func Bench(ctx context.Context, logger *slog.Logger, o BenchOptions) ([]BenchRes
 	if cli == nil {
 		return nil, fmt.Errorf("bench: no Docker client")
 	}
-	c, err := New(logger, resolver, Options{DockerEvents: true})
+	c, err := resources.New(logger, resolver, resources.Options{DockerEvents: true})
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(benchCollector{c})
+	reg.MustRegister(resourcesCollector{c})
 
 	var ids []string
 	defer func() {
@@ -69,7 +70,7 @@ func Bench(ctx context.Context, logger *slog.Logger, o BenchOptions) ([]BenchRes
 			_ = cli.ContainerRemove(context.WithoutCancel(ctx), id, container.RemoveOptions{Force: true})
 		}
 	}()
-	var out []BenchResult
+	var out []resourcesResult
 	for _, n := range o.Counts {
 		for len(ids) < n {
 			name := "bw-bench-res-" + strconv.Itoa(len(ids))
@@ -89,7 +90,7 @@ func Bench(ctx context.Context, logger *slog.Logger, o BenchOptions) ([]BenchRes
 		if err := sleepCtx(ctx, 25*time.Second); err != nil {
 			return out, err
 		}
-		r := BenchResult{Containers: n}
+		r := resourcesResult{Containers: n}
 		lat := make([]time.Duration, 0, o.Scrapes)
 		for i := 0; i < o.Scrapes; i++ {
 			start := time.Now()
@@ -138,10 +139,10 @@ func scrapeOnce(reg *prometheus.Registry) (int, error) {
 	return n, nil
 }
 
-type benchCollector struct{ c *Collector }
+type resourcesCollector struct{ c *resources.Collector }
 
-func (benchCollector) Describe(chan<- *prometheus.Desc) {}
-func (b benchCollector) Collect(ch chan<- prometheus.Metric) {
+func (resourcesCollector) Describe(chan<- *prometheus.Desc) {}
+func (b resourcesCollector) Collect(ch chan<- prometheus.Metric) {
 	_ = b.c.Update(ch)
 }
 

@@ -1,7 +1,8 @@
-package resources
+package main
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"testing"
 	"time"
@@ -9,9 +10,9 @@ import (
 	"github.com/breakwater/breakwater/internal/testenv"
 )
 
-// TestBench runs Bench when BREAKWATER_BENCH_RESOURCES=1 (it starts up to
-// 100 containers and takes minutes); `make bench` calls Bench from bench/.
-func TestBench(t *testing.T) {
+// TestResourcesCost runs measureResources when BREAKWATER_BENCH_RESOURCES=1 (it starts up to
+// 100 containers and takes minutes); `make bench` runs it from main.
+func TestResourcesCost(t *testing.T) {
 	if os.Getenv("BREAKWATER_BENCH_RESOURCES") != "1" {
 		t.Skip("set BREAKWATER_BENCH_RESOURCES=1 to measure")
 	}
@@ -20,7 +21,7 @@ func TestBench(t *testing.T) {
 	if s := os.Getenv("BREAKWATER_BENCH_IDLE"); s != "" {
 		idle, _ = time.ParseDuration(s)
 	}
-	res, err := Bench(context.Background(), testLogger(), BenchOptions{
+	res, err := measureResources(context.Background(), slog.New(slog.DiscardHandler), resourcesOptions{
 		Image: testenv.Image, Counts: []int{0, 50, 100}, Scrapes: 100, Idle: idle,
 	})
 	if err != nil {
