@@ -2,6 +2,8 @@ package bpf
 
 import (
 	"os"
+	"regexp"
+	"slices"
 	"testing"
 	"time"
 )
@@ -143,4 +145,21 @@ func mustPerCPU(t *testing.T) []struct{} {
 		t.Fatal(err)
 	}
 	return make([]struct{}, n)
+}
+
+// TestRunbookNamesEveryLostReason: the BreakwaterEventsLost runbook
+// explains exactly the reasons the kernel counts.
+func TestRunbookNamesEveryLostReason(t *testing.T) {
+	b, err := os.ReadFile("../docs/runbooks/BreakwaterEventsLost.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inRunbook []string
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\|").FindAllStringSubmatch(string(b), -1) {
+		inRunbook = append(inRunbook, m[1])
+	}
+	want := LostReasons[:]
+	if !slices.Equal(inRunbook, want) {
+		t.Errorf("runbook reasons %v, the kernel's %v", inRunbook, want)
+	}
 }
