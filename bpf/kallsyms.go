@@ -23,27 +23,6 @@ func noauditFunction(name string) bool {
 		name == "cap_vm_enough_memory" || name == "security_vm_enough_memory_mm" || name == "__vm_enough_memory"
 }
 
-// KernelSymbolsVisible reports whether /proc/kallsyms shows this process
-// real addresses (CAP_SYSLOG under kernel.kptr_restrict=1), from its first
-// symbol.
-func KernelSymbolsVisible() bool {
-	f, err := os.Open("/proc/kallsyms")
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	if !s.Scan() {
-		return false
-	}
-	fields := strings.Fields(s.Text())
-	if len(fields) == 0 {
-		return false
-	}
-	addr, err := strconv.ParseUint(fields[0], 16, 64)
-	return err == nil && addr != 0
-}
-
 // NoauditRanges reads where those functions sit from /proc/kallsyms. It
 // needs CAP_SYSLOG to see real addresses; without it, it returns none.
 func NoauditRanges() []AddrRange {

@@ -89,6 +89,7 @@ type Probe struct {
 	reader      *ringbuf.Reader // escape events
 	cgReader    *ringbuf.Reader // cgroup creation and removal
 	capInferred bool
+	noauditGap  string // why the kernel's unaudited capability checks are not told apart, or ""
 }
 
 // ErrNoBTF is returned when the kernel exposes no BTF, which CO-RE needs.
@@ -127,7 +128,15 @@ func Load(opts Options) (*Probe, error) {
 			p.attachEr[h.Program] = fmt.Errorf("%s not loaded: %s; %s", h.Program, reason, h.Fallback)
 		}
 	}
-	if err := configure(spec, opts); err != nil {
+	noaudit := NoauditRanges()
+	switch {
+	case len(noaudit) == 0:
+		p.noauditGap = "kernel symbols hidden (CAP_SYSLOG)"
+	case len(noaudit) > noauditRangeCount:
+		p.noauditGap = fmt.Sprintf("%d unaudited capability functions in this kernel, room for %d", len(noaudit), noauditRangeCount)
+		noaudit = nil // some would be missing: the syscall-based fallback instead
+	}
+	if err := configure(spec, opts, noaudit); err != nil {
 		return nil, err
 	}
 	p.coll, err = ebpf.NewCollection(spec)
@@ -183,7 +192,7 @@ func Load(opts Options) (*Probe, error) {
 }
 
 // configure sizes the maps and sets the programs' constants.
-func configure(spec *ebpf.CollectionSpec, opts Options) error {
+func configure(spec *ebpf.CollectionSpec, opts Options, noauditRanges []AddrRange) error {
 	var specs securitySpecs
 	if err := spec.Assign(&specs.securityMapSpecs); err != nil {
 		return err
@@ -227,9 +236,7 @@ func configure(spec *ebpf.CollectionSpec, opts Options) error {
 		}
 	}
 	var noaudit [noauditRangeCount]AddrRange
-	if ranges := NoauditRanges(); len(ranges) <= len(noaudit) {
-		copy(noaudit[:], ranges)
-	} // else: more than expected, and some would be missing: the syscall-based fallback instead
+	copy(noaudit[:], noauditRanges)
 	var ports [4]uint16
 	if len(opts.RuntimePorts) > len(ports) {
 		return fmt.Errorf("at most %d runtime ports, got %v", len(ports), opts.RuntimePorts)
@@ -349,6 +356,10 @@ func (p *Probe) AttachErrors() map[string]error { return p.attachEr }
 // CapabilitiesInferred reports whether capability checks are inferred from
 // syscall results because the cap_capable tracepoint is not attached.
 func (p *Probe) CapabilitiesInferred() bool { return p.capInferred }
+
+// NoauditGap says why the checks the kernel makes for itself without
+// auditing (read from /proc/kallsyms at load) cannot be told apart, or "".
+func (p *Probe) NoauditGap() string { return p.noauditGap }
 
 // Readers returns the ring buffer readers: escape events, and cgroup
 // creation and removal.

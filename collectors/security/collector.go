@@ -197,8 +197,8 @@ func New(d collectors.Deps, cfg Config) (*Collector, error) {
 			d.Logger.Error("BPF hook not attached; its counters stay at zero", "program", h.Program, "err", err)
 		}
 	}
-	if !probe.CapabilitiesInferred() && !bpf.KernelSymbolsVisible() {
-		const why = "kernel symbols hidden (CAP_SYSLOG): the kernel's own unaudited capability checks count as the container's"
+	if gap := probe.NoauditGap(); gap != "" && !probe.CapabilitiesInferred() {
+		why := gap + ": the kernel's own unaudited capability checks count as the container's"
 		d.Health.Degraded("bpf.kallsyms", why)
 		d.Logger.Warn(why)
 	}
