@@ -176,18 +176,7 @@ func TestPromtoolTestsCatchMutations(t *testing.T) {
 			if err := os.Mkdir(filepath.Join(dir, "tests"), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			args := []string{"test", "rules"}
-			for _, f := range tests {
-				b, err := os.ReadFile(f)
-				if err != nil {
-					t.Fatal(err)
-				}
-				dst := filepath.Join(dir, "tests", filepath.Base(f))
-				if err := os.WriteFile(dst, b, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				args = append(args, dst)
-			}
+			args := append([]string{"test", "rules"}, testenv.CopyInto(t, filepath.Join(dir, "tests"), tests)...)
 			out, err := promtool(t, args...)
 			if err == nil {
 				t.Fatalf("promtool tests still pass with the mutation:\n%s", out)
@@ -437,18 +426,7 @@ func TestPromtoolTestVariants(t *testing.T) {
 			if err := Write(c, filepath.Join(tmp, "breakwater.rules.yml"), filepath.Join(tmp, "prometheusrule.yaml")); err != nil {
 				t.Fatal(err)
 			}
-			args := []string{"test", "rules"}
-			for _, f := range testFiles(t, dir) {
-				b, err := os.ReadFile(f)
-				if err != nil {
-					t.Fatal(err)
-				}
-				dst := filepath.Join(tmp, filepath.Base(f))
-				if err := os.WriteFile(dst, b, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				args = append(args, dst)
-			}
+			args := append([]string{"test", "rules"}, testenv.CopyInto(t, tmp, testFiles(t, dir))...)
 			if out, err := promtool(t, args...); err != nil {
 				t.Fatalf("promtool test rules: %v\n%s", err, out)
 			}

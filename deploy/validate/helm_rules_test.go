@@ -195,16 +195,7 @@ func TestHelmRulesPromtool(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			args := []string{"test", "rules"}
-			for _, f := range tests {
-				b, err := os.ReadFile(f)
-				if err != nil {
-					t.Fatal(err)
-				}
-				dst := filepath.Join(testDir, filepath.Base(f))
-				writeFile(t, dst, string(b))
-				args = append(args, dst)
-			}
+			args := append([]string{"test", "rules"}, testenv.CopyInto(t, testDir, tests)...)
 			if out, err := exec.Command(promtool, args...).CombinedOutput(); err != nil {
 				t.Fatalf("promtool test rules on the chart's rules: %v\n%s", err, out)
 			}

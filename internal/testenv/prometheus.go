@@ -57,3 +57,23 @@ func StartPrometheus(t testing.TB, dir, config string) string {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// CopyInto copies files into dir, keeping their base names, and returns the
+// copies' paths in order: promtool tests read the rule file they name
+// relative to themselves, so they run from beside the rules under test.
+func CopyInto(t testing.TB, dir string, files []string) []string {
+	t.Helper()
+	out := make([]string, 0, len(files))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(dir, filepath.Base(f))
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, dst)
+	}
+	return out
+}
