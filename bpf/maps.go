@@ -39,48 +39,35 @@ func (p *Probe) Untrack(id uint64) error {
 
 // Tracked returns the cgroups the kernel attributes, by cgroup id.
 func (p *Probe) Tracked() (map[uint64]CgroupRec, error) {
-	out := map[uint64]CgroupRec{}
-	var (
-		id  uint64
-		rec CgroupRec
-	)
-	it := p.objs.TrackedCgroups.Iterate()
-	for it.Next(&id, &rec) {
-		out[id] = rec
+	ids, recs, err := entries[uint64, CgroupRec](p.objs.TrackedCgroups)
+	if err != nil {
+		return nil, err
 	}
-	return out, it.Err()
+	out := make(map[uint64]CgroupRec, len(ids))
+	for i, id := range ids {
+		out[id] = recs[i]
+	}
+	return out, nil
 }
 
 // Containers returns every container's counters, by the id of its own
 // cgroup (0 is the host when host counting is on).
 func (p *Probe) Containers() (map[uint64]*ContainerStats, error) {
-	out := map[uint64]*ContainerStats{}
-	var id uint64
-	st := new(ContainerStats)
-	it := p.objs.Containers.Iterate()
-	for it.Next(&id, st) {
-		out[id] = st
-		st = new(ContainerStats)
+	ids, stats, err := entries[uint64, ContainerStats](p.objs.Containers)
+	if err != nil {
+		return nil, err
 	}
-	return out, it.Err()
+	out := make(map[uint64]*ContainerStats, len(ids))
+	for i, id := range ids {
+		out[id] = &stats[i]
+	}
+	return out, nil
 }
 
 // ContainerIDs returns the ids of the containers the kernel holds counters of.
 func (p *Probe) ContainerIDs() ([]uint64, error) {
-	var (
-		out      []uint64
-		key, nxt uint64
-	)
-	for err := p.objs.Containers.NextKey(nil, &nxt); ; err = p.objs.Containers.NextKey(key, &nxt) {
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
-		out = append(out, nxt)
-		key = nxt
-	}
+	ids, _, err := entries[uint64, ContainerStats](p.objs.Containers)
+	return ids, err
 }
 
 // Denied is one denied-syscall counter summed over CPUs.
@@ -91,16 +78,16 @@ type Denied struct {
 
 // Denied reads every denied-syscall counter.
 func (p *Probe) Denied() ([]Denied, error) {
-	var (
-		out    []Denied
-		key    DeniedKey
-		values []uint64
-	)
-	it := p.objs.Denied.Iterate()
-	for it.Next(&key, &values) {
-		out = append(out, Denied{Key: key, Value: sumPerCPU(values)})
+	keys, values, err := entries[DeniedKey, uint64](p.objs.Denied)
+	if err != nil {
+		return nil, err
 	}
-	return out, it.Err()
+	cpus := len(values) / max(len(keys), 1)
+	out := make([]Denied, len(keys))
+	for i, k := range keys {
+		out[i] = Denied{Key: k, Value: sumPerCPU(values[i*cpus : (i+1)*cpus])}
+	}
+	return out, nil
 }
 
 // Lost returns the lost-event counters by reason name.
@@ -138,22 +125,22 @@ func sumPerCPU(values []uint64) uint64 {
 // PendingRepeats returns, by escape event key, the repeats the kernel folded
 // after the last event it sent for that key: what no event has reported yet.
 func (p *Probe) PendingRepeats() (map[FoldKey]uint64, error) {
+	keys, folds, err := entries[FoldKey, EventFold](p.objs.EventSent)
+	if err != nil {
+		return nil, err
+	}
+	cpus := len(folds) / max(len(keys), 1)
 	out := map[FoldKey]uint64{}
-	var (
-		key   FoldKey
-		folds []EventFold
-	)
-	it := p.objs.EventSent.Iterate()
-	for it.Next(&key, &folds) {
+	for i, k := range keys {
 		var n uint64
-		for _, f := range folds {
+		for _, f := range folds[i*cpus : (i+1)*cpus] {
 			n += f.Repeats
 		}
 		if n > 0 {
-			out[key] = n
+			out[k] = n
 		}
 	}
-	return out, it.Err()
+	return out, nil
 }
 
 // Forget deletes everything the kernel holds for a container whose series
@@ -164,8 +151,8 @@ func (p *Probe) Forget(container uint64) error {
 		errs = append(errs, err)
 	}
 	errs = append(errs,
-		deleteWhere(p.objs.Denied, new(DeniedKey), new([]uint64), func(k any) bool { return k.(*DeniedKey).Container == container }),
-		deleteWhere(p.objs.EventSent, new(FoldKey), new([]EventFold), func(k any) bool { return k.(*FoldKey).Container == container }),
+		deleteWhere[DeniedKey, uint64](p.objs.Denied, func(k DeniedKey) bool { return k.Container == container }),
+		deleteWhere[FoldKey, EventFold](p.objs.EventSent, func(k FoldKey) bool { return k.Container == container }),
 	)
 	tracked, err := p.Tracked()
 	errs = append(errs, err)
@@ -177,20 +164,17 @@ func (p *Probe) Forget(container uint64) error {
 	return errors.Join(errs...)
 }
 
-// deleteWhere deletes the entries of m whose key matches; key and value are
-// where iteration decodes to.
-func deleteWhere[K any](m *ebpf.Map, key *K, value any, match func(any) bool) error {
-	var keys []K
-	it := m.Iterate()
-	for it.Next(key, value) {
-		if match(key) {
-			keys = append(keys, *key)
-		}
-	}
-	if err := it.Err(); err != nil {
+// deleteWhere deletes the entries of m whose key matches; V is its value
+// type (one CPU's, for a per-CPU map).
+func deleteWhere[K, V any](m *ebpf.Map, match func(K) bool) error {
+	keys, _, err := entries[K, V](m)
+	if err != nil {
 		return err
 	}
 	for _, k := range keys {
+		if !match(k) {
+			continue
+		}
 		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return err
 		}
@@ -200,15 +184,15 @@ func deleteWhere[K any](m *ebpf.Map, key *K, value any, match func(any) bool) er
 
 // SetRuntimeSockets replaces the set of runtime API socket files.
 func (p *Probe) SetRuntimeSockets(ids []SockID) error {
-	return replaceSet(p.objs.RuntimeSockets, ids, new(SockID))
+	return replaceSet(p.objs.RuntimeSockets, ids)
 }
 
 // SetRuntimePIDs replaces the set of container runtime processes.
 func (p *Probe) SetRuntimePIDs(pids []uint32) error {
-	return replaceSet(p.objs.RuntimePids, pids, new(uint32))
+	return replaceSet(p.objs.RuntimePids, pids)
 }
 
-func replaceSet[K comparable](m *ebpf.Map, keys []K, scratch *K) error {
+func replaceSet[K comparable](m *ebpf.Map, keys []K) error {
 	want := map[K]bool{}
 	for _, k := range keys {
 		want[k] = true
@@ -216,23 +200,7 @@ func replaceSet[K comparable](m *ebpf.Map, keys []K, scratch *K) error {
 			return err
 		}
 	}
-	var stale []K
-	var one uint8
-	it := m.Iterate()
-	for it.Next(scratch, &one) {
-		if !want[*scratch] {
-			stale = append(stale, *scratch)
-		}
-	}
-	if err := it.Err(); err != nil {
-		return err
-	}
-	for _, k := range stale {
-		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return err
-		}
-	}
-	return nil
+	return deleteWhere[K, uint8](m, func(k K) bool { return !want[k] })
 }
 
 // bumpGen makes every CPU forget the verdicts it cached, after user space
