@@ -288,30 +288,6 @@ static __always_inline struct task_rec *new_record(struct task_struct *t, u64 co
 	return r;
 }
 
-/* record_of returns a task's record, making it for a task breakwater has
- * not seen yet (one that existed before the programs attached, or one the
- * host is moving whose move has not reached its tracepoint yet): its cgroup
- * says which container it is in. Host tasks get none unless host counting
- * is on. */
-static __always_inline struct task_rec *record_of(struct task_struct *t)
-{
-	struct task_rec *r = bpf_task_storage_get(&tasks, t, 0, 0);
-	struct cgroup_rec *c;
-	u64 cg;
-
-	if (r)
-		return r;
-	if (is_self(t))
-		return new_record(t, 0, TASK_SELF);
-	cg = task_cgroup_id(t);
-	c = bpf_map_lookup_elem(&tracked_cgroups, &cg);
-	if (c)
-		return new_record(t, c->container, TASK_ADOPTED);
-	if (count_host)
-		return new_record(t, 0, 0);
-	return 0;
-}
-
 static __always_inline bool counted(struct task_rec *r)
 {
 	return r && !(r->flags & (TASK_RUNTIME | TASK_SELF));
@@ -332,6 +308,59 @@ static __always_inline u64 runtime_ns(struct task_struct *t, struct task_struct 
 	u64 ns = mount_ns(t);
 
 	return ns && ns == mount_ns(by) ? ns : 0;
+}
+
+/* adopt makes the record of a task breakwater has not seen yet that is in
+ * a container's cgroup: one that was there before the programs attached,
+ * or whose move left no record (its tracepoint not reached yet, or no
+ * memory for the record then). Its parent says where it came from, as the
+ * move would have: a parent outside the container whose mount namespace
+ * the task still shares is the runtime setting the container up (a
+ * container's own processes never run in the host's mount namespace, and
+ * every process of the container descends from one that did not). */
+static __always_inline struct task_rec *adopt(struct task_struct *t, u64 container)
+{
+	struct task_struct *parent = t->group_leader->real_parent;
+	struct task_rec *pr, *r;
+	struct cgroup_rec *pc;
+	u64 cg, ns;
+
+	pr = bpf_task_storage_get(&tasks, parent, 0, 0);
+	if (pr && counted(pr) && pr->container == container)
+		return new_record(t, container, TASK_ADOPTED);
+	cg = task_cgroup_id(parent);
+	pc = bpf_map_lookup_elem(&tracked_cgroups, &cg);
+	if (pc && pc->container == container)
+		return new_record(t, container, TASK_ADOPTED);
+	ns = runtime_ns(t, parent);
+	if (!ns)
+		return new_record(t, container, TASK_ADOPTED);
+	r = new_record(t, container, TASK_ADOPTED | TASK_RUNTIME);
+	if (r)
+		r->setup_ns = ns;
+	return r;
+}
+
+/* record_of returns a task's record, making it for a task breakwater has
+ * not seen yet: its cgroup says which container it is in. Host tasks get
+ * none unless host counting is on. */
+static __always_inline struct task_rec *record_of(struct task_struct *t)
+{
+	struct task_rec *r = bpf_task_storage_get(&tasks, t, 0, 0);
+	struct cgroup_rec *c;
+	u64 cg;
+
+	if (r)
+		return r;
+	if (is_self(t))
+		return new_record(t, 0, TASK_SELF);
+	cg = task_cgroup_id(t);
+	c = bpf_map_lookup_elem(&tracked_cgroups, &cg);
+	if (c)
+		return adopt(t, c->container);
+	if (count_host)
+		return new_record(t, 0, 0);
+	return 0;
 }
 
 /* mark_seen adds a syscall to the task's set and, the first time, to its
@@ -831,20 +860,21 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	return on_exit(regs, ret, cc, gen);
 }
 
-/* A child inherits its parent's record. A child of a host task born into a
- * container's cgroup (clone3 with CLONE_INTO_CGROUP) came from outside: the
- * runtime's, until it executes something. */
+/* A child inherits its parent's record (made now for a parent in a
+ * container not seen yet). A child of a host task born into a container's
+ * cgroup (clone3 with CLONE_INTO_CGROUP) came from outside: the runtime's,
+ * until it executes something. */
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct *child)
 {
-	struct task_rec *pr = bpf_task_storage_get(&tasks, parent, 0, 0);
+	struct task_rec *pr = record_of(parent);
 	struct task_rec *cr;
-	struct cgroup_rec *c, *pc;
-	u64 cg;
-	u32 flags = TASK_ARMED;
+	struct cgroup_rec *c;
+	u64 cg = task_cgroup_id(child);
 
 	bump_gen(); /* the child may reuse the registers' address of a task gone */
-	if (pr && !(pr->flags & TASK_SELF)) {
+	c = bpf_map_lookup_elem(&tracked_cgroups, &cg);
+	if (pr && !(pr->flags & TASK_SELF) && (pr->container || !c)) {
 		cr = bpf_task_storage_get(&tasks, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (!cr) {
 			count_lost(LOST_TASK_STORAGE);
@@ -859,20 +889,14 @@ int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct 
 		return 0;
 	}
 	/* breakwater's threads are breakwater; a process it starts is not. */
-	if ((pr || is_self(parent)) && child->tgid == parent->tgid) {
+	if ((pr ? (pr->flags & TASK_SELF) != 0 : is_self(parent)) && child->tgid == parent->tgid) {
 		new_record(child, 0, TASK_SELF);
 		return 0;
 	}
-	cg = task_cgroup_id(child);
-	c = bpf_map_lookup_elem(&tracked_cgroups, &cg);
 	if (!c)
 		return 0;
-	cg = task_cgroup_id(parent);
-	pc = bpf_map_lookup_elem(&tracked_cgroups, &cg);
-	if (!pc || pc->container != c->container)
-		flags |= TASK_RUNTIME;
-	cr = new_record(child, c->container, flags);
-	if (cr && (flags & TASK_RUNTIME))
+	cr = new_record(child, c->container, TASK_RUNTIME | TASK_ARMED);
+	if (cr)
 		cr->setup_ns = runtime_ns(child, parent);
 	return 0;
 }

@@ -195,6 +195,7 @@ struct task_struct {
 	struct thread_info thread_info;
 	int pid;
 	int tgid;
+	struct task_struct *real_parent;
 	struct task_struct *group_leader;
 	const struct cred *real_cred;
 	const struct cred *cred;

@@ -9,11 +9,40 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/breakwater/breakwater/exporter/escape"
+	"github.com/breakwater/breakwater/exporter/identity"
 	"github.com/breakwater/breakwater/internal/testenv"
 )
+
+// eventLog is a sink keeping every escape event, to say on failure which
+// process made the attempts a container was charged with.
+type eventLog struct {
+	mu     sync.Mutex
+	events []escape.Event
+}
+
+func (l *eventLog) Push(e escape.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, e)
+}
+
+// of describes the first n events of the container named name.
+func (l *eventLog) of(name string, n int) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, e := range l.events {
+		if e.Identity.Name == name && len(out) < n {
+			out = append(out, fmt.Sprintf("event: %s %s/%s by %s (pid %d) %s +%d", e.Syscall, e.Technique, e.Result, e.Comm, e.PID, e.Detail, e.Repeats))
+		}
+	}
+	return out
+}
 
 // evasion is one way an attacker who read breakwater's source tries to
 // make an attempt uncounted or mislabelled, run in a real container.
@@ -38,8 +67,9 @@ type evasion struct {
 // each must land on the exact technique and result of the plain attempt.
 func TestEvasions(t *testing.T) {
 	testenv.RequireRoot(t)
-	r := newCollector(t, Config{}, nil)
-	runEvasions(t, r, evasionCases(t))
+	events := &eventLog{}
+	r := newCollector(t, Config{}, events)
+	runEvasions(t, r, events, evasionCases(t))
 }
 
 // TestOlderKernelPaths runs a cross-section of the evasions the way
@@ -49,7 +79,8 @@ func TestEvasions(t *testing.T) {
 // the same.
 func TestOlderKernelPaths(t *testing.T) {
 	testenv.RequireRoot(t)
-	r := newCollector(t, Config{Without: []string{"bpf_rdonly_cast", "cap_capable", "io_uring_submit_req", "io_uring_complete"}}, nil)
+	events := &eventLog{}
+	r := newCollector(t, Config{Without: []string{"bpf_rdonly_cast", "cap_capable", "io_uring_submit_req", "io_uring_complete"}}, events)
 	var cases []evasion
 	for _, c := range evasionCases(t) {
 		switch c.name {
@@ -60,7 +91,7 @@ func TestOlderKernelPaths(t *testing.T) {
 			cases = append(cases, c)
 		}
 	}
-	runEvasions(t, r, cases)
+	runEvasions(t, r, events, cases)
 }
 
 func evasionCases(t *testing.T) []evasion {
@@ -139,7 +170,7 @@ func evasionCases(t *testing.T) []evasion {
 	return cases
 }
 
-func runEvasions(t *testing.T, r *registry, cases []evasion) {
+func runEvasions(t *testing.T, r *registry, events *eventLog, cases []evasion) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			lostBefore := 0.0
@@ -163,6 +194,11 @@ func runEvasions(t *testing.T, r *registry, cases []evasion) {
 			match := map[string]string{"name": name, "image": testenv.Image}
 			if got := r.series(t, "breakwater_escape_attempts_total", match, "technique", "result"); !equal(got, tc.want) {
 				t.Errorf("escape attempts = %v, want %v", got, tc.want)
+				// Who made them, and what the kernel lost, say why.
+				for _, line := range events.of(name, 12) {
+					t.Log(line)
+				}
+				t.Logf("lost: %v", r.series(t, "breakwater_bpf_events_lost_total", nil, "reason"))
 			}
 			if tc.denied != nil {
 				if got := r.series(t, "breakwater_syscalls_denied_total", match, "syscall", "errno", "reason"); !equal(got, tc.denied) {
@@ -337,52 +373,81 @@ func runAttemptAs(t *testing.T, name, as string, runArgs []string, args ...strin
 func TestRuntimeReexecutesItself(t *testing.T) {
 	testenv.RequireRoot(t)
 	r := newCollector(t, Config{LookalikeGrace: time.Hour}, nil)
-	bin := attempt(t)
 	for i, mode := range []string{"stay", "join"} {
 		t.Run(mode, func(t *testing.T) {
-			id := fmt.Sprintf("%064x", uint64(0xbe0000000+os.Getpid()*4+i))
-			slice := filepath.Join(r.c.root, fmt.Sprintf("bw-runtime-%d.slice", os.Getpid()))
-			dir := filepath.Join(slice, "docker-"+id+".scope")
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = os.Remove(dir); _ = os.Remove(slice) })
-			cmd := exec.Command(bin, "runtime-init", mode, "chroot")
-			stdin, err := cmd.StdinPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			stdout, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			out := bufio.NewReader(stdout)
-			if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
-				_ = cmd.Process.Kill()
-				t.Fatalf("runtime-init: %q, %v", line, err)
-			}
-			// The runtime's parent moves its init, as runc's cgroup manager does.
-			if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
-				_ = cmd.Process.Kill()
-				t.Fatal(err)
-			}
-			_, _ = stdin.Write([]byte("go\n"))
-			rest, _ := io.ReadAll(out)
-			if err := cmd.Wait(); err != nil {
-				t.Fatalf("runtime-init %s: %v\n%s", mode, err, rest)
-			}
-			t.Log(strings.TrimSpace(string(rest)))
-			want := map[string]float64{"chroot/allowed": 1}
-			match := map[string]string{"container_id": id}
-			waitFor(t, func() bool {
-				return len(r.series(t, "breakwater_escape_attempts_total", match, "technique")) > 0
-			}, "the container's chroot to be counted")
-			if got := r.series(t, "breakwater_escape_attempts_total", match, "technique", "result"); !equal(got, want) {
-				t.Errorf("escape attempts = %v, want %v", got, want)
-			}
+			playRuntimeInit(t, mode, i, func() *registry { return r })
 		})
+	}
+}
+
+// TestRuntimeMidSetUpAtStart starts breakwater while a runtime's init is
+// already in its container's cgroup, before its set-up: no move is seen,
+// so where the init came from decides. Still in its host parent's mount
+// namespace it is the runtime's; in a mount namespace of its own (as runc
+// exec's, or any process of the container) it is the container's. The same
+// holds for a task whose move left no record.
+func TestRuntimeMidSetUpAtStart(t *testing.T) {
+	testenv.RequireRoot(t)
+	for i, mode := range []string{"stay", "join"} {
+		t.Run(mode, func(t *testing.T) {
+			playRuntimeInit(t, mode, 2+i, func() *registry {
+				return newCollector(t, Config{LookalikeGrace: time.Hour}, nil)
+			})
+		})
+	}
+}
+
+// playRuntimeInit runs evade's runtime-init in mode, moves it into a
+// container-looking cgroup, gets the collector from collector (after the
+// move), lets the init go on and checks only the container's chroot counts.
+func playRuntimeInit(t *testing.T, mode string, n int, collector func() *registry) {
+	t.Helper()
+	bin := attempt(t)
+	id := fmt.Sprintf("%064x", uint64(0xbe0000000+os.Getpid()*8+n))
+	root, err := identity.UnifiedRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slice := filepath.Join(root, fmt.Sprintf("bw-runtime-%d.slice", os.Getpid()))
+	dir := filepath.Join(slice, "docker-"+id+".scope")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Remove(dir); _ = os.Remove(slice) })
+	cmd := exec.Command(bin, "runtime-init", mode, "chroot")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	out := bufio.NewReader(stdout)
+	if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("runtime-init: %q, %v", line, err)
+	}
+	// The runtime's parent moves its init, as runc's cgroup manager does.
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := collector()
+	_, _ = stdin.Write([]byte("go\n"))
+	rest, _ := io.ReadAll(out)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("runtime-init %s: %v\n%s", mode, err, rest)
+	}
+	t.Log(strings.TrimSpace(string(rest)))
+	want := map[string]float64{"chroot/allowed": 1}
+	match := map[string]string{"container_id": id}
+	waitFor(t, func() bool {
+		return len(r.series(t, "breakwater_escape_attempts_total", match, "technique")) > 0
+	}, "the container's chroot to be counted")
+	if got := r.series(t, "breakwater_escape_attempts_total", match, "technique", "result"); !equal(got, want) {
+		t.Errorf("escape attempts = %v, want %v", got, want)
 	}
 }
