@@ -48,7 +48,7 @@ func quoted(xs []string) string {
 // by is a label list: the cluster label, the target labels, then extra,
 // without empty or repeated names.
 func by(extra ...string) string {
-	return `[% concat (list $.clusterLabel) $.targetLabels (list` + quoted(extra) + `) | compact | uniq | join ", " %]`
+	return `[% concat (list $.clusterLabel) ($.targetLabels | default (list)) (list` + quoted(extra) + `) | compact | uniq | join ", " %]`
 }
 
 // byCluster is the cluster label then extra, for series of other targets.

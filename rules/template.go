@@ -20,6 +20,25 @@ const (
 // configuration holds (strings, numbers, lists of strings).
 var funcs = template.FuncMap{
 	"list": func(v ...any) []any { return v },
+	// default is d where the value is unset or empty: a key a values file
+	// sets to null is gone, as Helm coalesces it.
+	"default": func(d any, given ...any) any {
+		if len(given) == 0 || given[0] == nil {
+			return d
+		}
+		v := reflect.ValueOf(given[0])
+		switch v.Kind() {
+		case reflect.Slice, reflect.Map, reflect.Array, reflect.String:
+			if v.Len() == 0 {
+				return d
+			}
+		default:
+			if v.IsZero() {
+				return d
+			}
+		}
+		return given[0]
+	},
 	"concat": func(lists ...any) []any {
 		var out []any
 		for _, l := range lists {

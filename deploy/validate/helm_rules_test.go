@@ -66,7 +66,8 @@ exclusions:
 // agree on: the defaults, every variant of rules/tests, and everything.
 func configs(t *testing.T) map[string]string {
 	t.Helper()
-	out := map[string]string{"defaults": "", "everything": everything}
+	// A null removes the default, in a values file as in a config file.
+	out := map[string]string{"defaults": "", "everything": everything, "null-target-labels": "targetLabels: null\n"}
 	files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(t), "rules", "tests", "*", "config.yml"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no rules/tests/*/config.yml: %v", err)

@@ -7,8 +7,8 @@ groups:
   - record: |-
       breakwater:container_cpu_usage_seconds:rate5m
     expr: |-
-      sum by ({{ concat (list $.clusterLabel) $.targetLabels (list "container_id" "name" "image" "namespace" "pod" "container" "id") | compact | uniq | join ", " }}) (
-        max by ({{ concat (list $.clusterLabel) $.targetLabels (list "container_id" "name" "image" "namespace" "pod" "container" "id" "cpu") | compact | uniq | join ", " }}) (
+      sum by ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list "container_id" "name" "image" "namespace" "pod" "container" "id") | compact | uniq | join ", " }}) (
+        max by ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list "container_id" "name" "image" "namespace" "pod" "container" "id" "cpu") | compact | uniq | join ", " }}) (
           rate(container_cpu_usage_seconds_total{ {{- list $.selector $.containerSelector $.cgroupSelector | compact | join ", " -}} }[{{ $.rateWindow }}])
         )
       )
@@ -27,19 +27,19 @@ groups:
   - record: |-
       breakwater:container_memory_working_set:ratio_limit
     expr: |-
-      max by ({{ concat (list $.clusterLabel) $.targetLabels (list "container_id" "name" "image" "namespace" "pod" "container" "id") | compact | uniq | join ", " }}) (container_memory_working_set_bytes{ {{- list $.selector $.containerSelector $.cgroupSelector | compact | join ", " -}} })
+      max by ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list "container_id" "name" "image" "namespace" "pod" "container" "id") | compact | uniq | join ", " }}) (container_memory_working_set_bytes{ {{- list $.selector $.containerSelector $.cgroupSelector | compact | join ", " -}} })
         /
-      max by ({{ concat (list $.clusterLabel) $.targetLabels (list "container_id" "name" "image" "namespace" "pod" "container" "id") | compact | uniq | join ", " }}) (container_spec_memory_limit_bytes{ {{- list $.selector $.containerSelector $.cgroupSelector | compact | join ", " -}} } > 0)
+      max by ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list "container_id" "name" "image" "namespace" "pod" "container" "id") | compact | uniq | join ", " }}) (container_spec_memory_limit_bytes{ {{- list $.selector $.containerSelector $.cgroupSelector | compact | join ", " -}} } > 0)
   - record: |-
       breakwater:container_syscalls_denied:rate5m
     expr: |-
-      sum by ({{ concat (list $.clusterLabel) $.targetLabels (list "container_id" "name" "image" "namespace" "pod" "container") | compact | uniq | join ", " }}) (
-        max by ({{ concat (list $.clusterLabel) $.targetLabels (list "container_id" "name" "image" "namespace" "pod" "container" "syscall" "errno") | compact | uniq | join ", " }}) (
+      sum by ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list "container_id" "name" "image" "namespace" "pod" "container") | compact | uniq | join ", " }}) (
+        max by ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list "container_id" "name" "image" "namespace" "pod" "container" "syscall" "errno") | compact | uniq | join ", " }}) (
           rate(breakwater_syscalls_denied_total{ {{- list $.selector $.containerSelector `reason="seccomp"` | compact | join ", " -}} }[{{ $.rateWindow }}])
         )
       )
         or
-      0 * group by ({{ concat (list $.clusterLabel) $.targetLabels (list "container_id" "name" "image" "namespace" "pod" "container") | compact | uniq | join ", " }}) (breakwater:container_cpu_usage_seconds:rate5m)
+      0 * group by ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list "container_id" "name" "image" "namespace" "pod" "container") | compact | uniq | join ", " }}) (breakwater:container_cpu_usage_seconds:rate5m)
   - record: |-
       breakwater:container_syscalls_denied:rate5m_avg_1h
     expr: |-
@@ -100,9 +100,9 @@ groups:
   - alert: |-
       ContainerCPUThrottled
     expr: |-
-      max by ({{ concat (list $.clusterLabel) $.targetLabels (list "container_id" "name" "image" "namespace" "pod" "container" "id") | compact | uniq | join ", " }}) (rate(container_cpu_cfs_throttled_periods_total{ {{- list $.selector $.containerSelector $.cgroupSelector | compact | join ", " -}} }[{{ $.rateWindow }}]))
+      max by ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list "container_id" "name" "image" "namespace" "pod" "container" "id") | compact | uniq | join ", " }}) (rate(container_cpu_cfs_throttled_periods_total{ {{- list $.selector $.containerSelector $.cgroupSelector | compact | join ", " -}} }[{{ $.rateWindow }}]))
         /
-      max by ({{ concat (list $.clusterLabel) $.targetLabels (list "container_id" "name" "image" "namespace" "pod" "container" "id") | compact | uniq | join ", " }}) (rate(container_cpu_cfs_periods_total{ {{- list $.selector $.containerSelector $.cgroupSelector | compact | join ", " -}} }[{{ $.rateWindow }}]) > 0)
+      max by ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list "container_id" "name" "image" "namespace" "pod" "container" "id") | compact | uniq | join ", " }}) (rate(container_cpu_cfs_periods_total{ {{- list $.selector $.containerSelector $.cgroupSelector | compact | join ", " -}} }[{{ $.rateWindow }}]) > 0)
         > {{ $.cpuThrottled.ratio }}
     {{- if ne (toString $.cpuThrottled.for ) "0s" }}
     for: |-
@@ -123,7 +123,7 @@ groups:
   - alert: |-
       ContainerRestartingOften
     expr: |-
-      floor(max by ({{ concat (list $.clusterLabel) $.targetLabels (list "name" "image" "namespace" "pod" "container") | compact | uniq | join ", " }}) (
+      floor(max by ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list "name" "image" "namespace" "pod" "container") | compact | uniq | join ", " }}) (
         (last_over_time(breakwater_container_restarts_total{ {{- list $.selector `container!="POD"` | compact | join ", " -}} }[{{ $.restartingOften.window }}]) - last_over_time(breakwater_container_restarts_total{ {{- list $.selector `container!="POD"` | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.restartingOften.window }})) >= 0
           or
         last_over_time(breakwater_container_restarts_total{ {{- list $.selector `container!="POD"` | compact | join ", " -}} }[{{ $.restartingOften.window }}]) < last_over_time(breakwater_container_restarts_total{ {{- list $.selector `container!="POD"` | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.restartingOften.window }})
@@ -132,9 +132,9 @@ groups:
           (last_over_time(breakwater_container_restarts_total{ {{- list $.selector `container!="POD"` | compact | join ", " -}} }[{{ $.restartingOften.window }}]) unless last_over_time(breakwater_container_restarts_total{ {{- list $.selector `container!="POD"` | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.restartingOften.window }}))
             and
           (
-            (count_over_time(breakwater_container_restarts_total{ {{- list $.selector `container!="POD"` | compact | join ", " -}} }[{{ $.restartingOften.window }}]) < on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.restartingOften.window }}]))
+            (count_over_time(breakwater_container_restarts_total{ {{- list $.selector `container!="POD"` | compact | join ", " -}} }[{{ $.restartingOften.window }}]) < on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.restartingOften.window }}]))
               or
-            (count_over_time(breakwater_container_restarts_total{ {{- list $.selector `container!="POD"` | compact | join ", " -}} }[{{ $.restartingOften.window }}]) and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.restartingOften.window }}) > 0)
+            (count_over_time(breakwater_container_restarts_total{ {{- list $.selector `container!="POD"` | compact | join ", " -}} }[{{ $.restartingOften.window }}]) and on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.restartingOften.window }}) > 0)
           )
         )
       )) > {{ $.restartingOften.restarts }}{{ if $.kubeStateMetricsSelector }}
@@ -149,9 +149,9 @@ groups:
             (last_over_time(kube_pod_container_status_restarts_total{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.restartingOften.window }}]) unless last_over_time(kube_pod_container_status_restarts_total{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.restartingOften.window }}))
               and
             (
-              (count_over_time(kube_pod_container_status_restarts_total{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.restartingOften.window }}]) < on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.restartingOften.window }}]))
+              (count_over_time(kube_pod_container_status_restarts_total{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.restartingOften.window }}]) < on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.restartingOften.window }}]))
                 or
-              (count_over_time(kube_pod_container_status_restarts_total{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.restartingOften.window }}]) and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.restartingOften.window }}) > 0)
+              (count_over_time(kube_pod_container_status_restarts_total{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.restartingOften.window }}]) and on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.restartingOften.window }}) > 0)
             )
           )
         )) > {{ $.restartingOften.restarts }}
@@ -177,7 +177,7 @@ groups:
   - alert: |-
       ContainerCrashLooping
     expr: |-
-      floor(max by ({{ concat (list $.clusterLabel) $.targetLabels (list "name" "image" "namespace" "pod" "container") | compact | uniq | join ", " }}) (
+      floor(max by ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list "name" "image" "namespace" "pod" "container") | compact | uniq | join ", " }}) (
         (last_over_time(breakwater_container_restarts_total{ {{- list $.selector `container!="POD"` | compact | join ", " -}} }[{{ $.crashLooping.window }}]) - last_over_time(breakwater_container_restarts_total{ {{- list $.selector `container!="POD"` | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.crashLooping.window }})) >= 0
           or
         last_over_time(breakwater_container_restarts_total{ {{- list $.selector `container!="POD"` | compact | join ", " -}} }[{{ $.crashLooping.window }}]) < last_over_time(breakwater_container_restarts_total{ {{- list $.selector `container!="POD"` | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.crashLooping.window }})
@@ -186,9 +186,9 @@ groups:
           (last_over_time(breakwater_container_restarts_total{ {{- list $.selector `container!="POD"` | compact | join ", " -}} }[{{ $.crashLooping.window }}]) unless last_over_time(breakwater_container_restarts_total{ {{- list $.selector `container!="POD"` | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.crashLooping.window }}))
             and
           (
-            (count_over_time(breakwater_container_restarts_total{ {{- list $.selector `container!="POD"` | compact | join ", " -}} }[{{ $.crashLooping.window }}]) < on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.crashLooping.window }}]))
+            (count_over_time(breakwater_container_restarts_total{ {{- list $.selector `container!="POD"` | compact | join ", " -}} }[{{ $.crashLooping.window }}]) < on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.crashLooping.window }}]))
               or
-            (count_over_time(breakwater_container_restarts_total{ {{- list $.selector `container!="POD"` | compact | join ", " -}} }[{{ $.crashLooping.window }}]) and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.crashLooping.window }}) > 0)
+            (count_over_time(breakwater_container_restarts_total{ {{- list $.selector `container!="POD"` | compact | join ", " -}} }[{{ $.crashLooping.window }}]) and on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.crashLooping.window }}) > 0)
           )
         )
       )) >= 1{{ if $.kubeStateMetricsSelector }}
@@ -203,9 +203,9 @@ groups:
             (last_over_time(kube_pod_container_status_restarts_total{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.crashLooping.window }}]) unless last_over_time(kube_pod_container_status_restarts_total{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.crashLooping.window }}))
               and
             (
-              (count_over_time(kube_pod_container_status_restarts_total{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.crashLooping.window }}]) < on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.crashLooping.window }}]))
+              (count_over_time(kube_pod_container_status_restarts_total{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.crashLooping.window }}]) < on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.crashLooping.window }}]))
                 or
-              (count_over_time(kube_pod_container_status_restarts_total{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.crashLooping.window }}]) and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.crashLooping.window }}) > 0)
+              (count_over_time(kube_pod_container_status_restarts_total{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.crashLooping.window }}]) and on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.kubeStateMetricsSelector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.crashLooping.window }}) > 0)
             )
           )
         )) >= 1
@@ -231,7 +231,7 @@ groups:
   - alert: |-
       ContainerOOMKilled
     expr: |-
-      max by ({{ concat (list $.clusterLabel) $.targetLabels (list "container_id" "name" "image" "namespace" "pod" "container" "id") | compact | uniq | join ", " }}) (
+      max by ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list "container_id" "name" "image" "namespace" "pod" "container" "id") | compact | uniq | join ", " }}) (
         (last_over_time(container_oom_events_total{ {{- list $.selector $.containerSelector $.cgroupSelector | compact | join ", " -}} }[{{ $.oomKilled.window }}]) - last_over_time(container_oom_events_total{ {{- list $.selector $.containerSelector $.cgroupSelector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.oomKilled.window }})) >= 0
           or
         last_over_time(container_oom_events_total{ {{- list $.selector $.containerSelector $.cgroupSelector | compact | join ", " -}} }[{{ $.oomKilled.window }}]) < last_over_time(container_oom_events_total{ {{- list $.selector $.containerSelector $.cgroupSelector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.oomKilled.window }})
@@ -240,9 +240,9 @@ groups:
           (last_over_time(container_oom_events_total{ {{- list $.selector $.containerSelector $.cgroupSelector | compact | join ", " -}} }[{{ $.oomKilled.window }}]) unless last_over_time(container_oom_events_total{ {{- list $.selector $.containerSelector $.cgroupSelector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.oomKilled.window }}))
             and
           (
-            (count_over_time(container_oom_events_total{ {{- list $.selector $.containerSelector $.cgroupSelector | compact | join ", " -}} }[{{ $.oomKilled.window }}]) < on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.oomKilled.window }}]))
+            (count_over_time(container_oom_events_total{ {{- list $.selector $.containerSelector $.cgroupSelector | compact | join ", " -}} }[{{ $.oomKilled.window }}]) < on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.oomKilled.window }}]))
               or
-            (count_over_time(container_oom_events_total{ {{- list $.selector $.containerSelector $.cgroupSelector | compact | join ", " -}} }[{{ $.oomKilled.window }}]) and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.oomKilled.window }}) > 0)
+            (count_over_time(container_oom_events_total{ {{- list $.selector $.containerSelector $.cgroupSelector | compact | join ", " -}} }[{{ $.oomKilled.window }}]) and on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.oomKilled.window }}) > 0)
           )
         )
       ) > 0
@@ -264,7 +264,7 @@ groups:
   - alert: |-
       ContainerEscapeAttempt
     expr: |-
-      max by ({{ concat (list $.clusterLabel) $.targetLabels (list "container_id" "name" "image" "namespace" "pod" "container" "technique" "result") | compact | uniq | join ", " }}) (
+      max by ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list "container_id" "name" "image" "namespace" "pod" "container" "technique" "result") | compact | uniq | join ", " }}) (
         (last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="blocked"` | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]) - last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="blocked"` | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.escapeAttempt.window }})) >= 0
           or
         last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="blocked"` | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]) < last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="blocked"` | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.escapeAttempt.window }})
@@ -273,13 +273,13 @@ groups:
           (last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="blocked"` | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]) unless last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="blocked"` | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.escapeAttempt.window }}))
             and
           (
-            (count_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="blocked"` | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]) < on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]))
+            (count_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="blocked"` | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]) < on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]))
               or
-            (count_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="blocked"` | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]) and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.escapeAttempt.window }}) > 0)
+            (count_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="blocked"` | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]) and on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.escapeAttempt.window }}) > 0)
           )
         )
       ) > 0{{ range $name, $e := $.exclusions }}{{ if ne (printf "%v" (index $e "enabled")) "false" }}
-        unless on ({{ concat (list $.clusterLabel) $.targetLabels (list "container_id" "name" "image" "namespace" "pod" "container" "technique") | compact | uniq | join ", " }})
+        unless on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list "container_id" "name" "image" "namespace" "pod" "container" "technique") | compact | uniq | join ", " }})
       present_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector | compact | join ", " }}{{ with index $e "namespace" }}, namespace=~{{ quote . }}{{ end }}{{ with index $e "pod" }}, pod=~{{ quote . }}{{ end }}{{ with index $e "image" }}, image=~{{ quote . }}{{ end }}{{ with index $e "name" }}, name=~{{ quote . }}{{ end }}{{ with index $e "container" }}, container=~{{ quote . }}{{ end }}{{ with index $e "technique" }}, technique=~{{ quote . }}{{ end -}} }[{{ $.escapeAttempt.window }}]){{ end }}{{ end }}
     labels:
       severity: |-
@@ -296,7 +296,7 @@ groups:
   - alert: |-
       ContainerEscapeAttempt
     expr: |-
-      max by ({{ concat (list $.clusterLabel) $.targetLabels (list "container_id" "name" "image" "namespace" "pod" "container" "technique" "result") | compact | uniq | join ", " }}) (
+      max by ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list "container_id" "name" "image" "namespace" "pod" "container" "technique" "result") | compact | uniq | join ", " }}) (
         (last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]) - last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.escapeAttempt.window }})) >= 0
           or
         last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]) < last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.escapeAttempt.window }})
@@ -305,13 +305,13 @@ groups:
           (last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]) unless last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.escapeAttempt.window }}))
             and
           (
-            (count_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]) < on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]))
+            (count_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]) < on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]))
               or
-            (count_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]) and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.escapeAttempt.window }}) > 0)
+            (count_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]) and on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.escapeAttempt.window }}) > 0)
           )
         )
       ) > 0{{ range $name, $e := $.exclusions }}{{ if ne (printf "%v" (index $e "enabled")) "false" }}
-        unless on ({{ concat (list $.clusterLabel) $.targetLabels (list "container_id" "name" "image" "namespace" "pod" "container" "technique") | compact | uniq | join ", " }})
+        unless on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list "container_id" "name" "image" "namespace" "pod" "container" "technique") | compact | uniq | join ", " }})
       present_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector | compact | join ", " }}{{ with index $e "namespace" }}, namespace=~{{ quote . }}{{ end }}{{ with index $e "pod" }}, pod=~{{ quote . }}{{ end }}{{ with index $e "image" }}, image=~{{ quote . }}{{ end }}{{ with index $e "name" }}, name=~{{ quote . }}{{ end }}{{ with index $e "container" }}, container=~{{ quote . }}{{ end }}{{ with index $e "technique" }}, technique=~{{ quote . }}{{ end -}} }[{{ $.escapeAttempt.window }}]){{ end }}{{ end }}
     labels:
       severity: |-
@@ -328,7 +328,7 @@ groups:
   - alert: |-
       ContainerEscapeSucceeded
     expr: |-
-      max by ({{ concat (list $.clusterLabel) $.targetLabels (list "container_id" "name" "image" "namespace" "pod" "container" "technique") | compact | uniq | join ", " }}) (
+      max by ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list "container_id" "name" "image" "namespace" "pod" "container" "technique") | compact | uniq | join ", " }}) (
         (last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.escapeSucceeded.window }}]) - last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.escapeSucceeded.window }})) >= 0
           or
         last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.escapeSucceeded.window }}]) < last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.escapeSucceeded.window }})
@@ -337,13 +337,13 @@ groups:
           (last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.escapeSucceeded.window }}]) unless last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.escapeSucceeded.window }}))
             and
           (
-            (count_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.escapeSucceeded.window }}]) < on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.escapeSucceeded.window }}]))
+            (count_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.escapeSucceeded.window }}]) < on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.escapeSucceeded.window }}]))
               or
-            (count_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.escapeSucceeded.window }}]) and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.escapeSucceeded.window }}) > 0)
+            (count_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.escapeSucceeded.window }}]) and on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.escapeSucceeded.window }}) > 0)
           )
         )
       ) > 0{{ range $name, $e := $.exclusions }}{{ if ne (printf "%v" (index $e "enabled")) "false" }}
-        unless on ({{ concat (list $.clusterLabel) $.targetLabels (list "container_id" "name" "image" "namespace" "pod" "container" "technique") | compact | uniq | join ", " }})
+        unless on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list "container_id" "name" "image" "namespace" "pod" "container" "technique") | compact | uniq | join ", " }})
       present_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector | compact | join ", " }}{{ with index $e "namespace" }}, namespace=~{{ quote . }}{{ end }}{{ with index $e "pod" }}, pod=~{{ quote . }}{{ end }}{{ with index $e "image" }}, image=~{{ quote . }}{{ end }}{{ with index $e "name" }}, name=~{{ quote . }}{{ end }}{{ with index $e "container" }}, container=~{{ quote . }}{{ end }}{{ with index $e "technique" }}, technique=~{{ quote . }}{{ end -}} }[{{ $.escapeSucceeded.window }}]){{ end }}{{ end }}
     labels:
       severity: |-
@@ -360,7 +360,7 @@ groups:
   - alert: |-
       ContainerNovelSyscall
     expr: |-
-      max by ({{ concat (list $.clusterLabel) $.targetLabels (list "container_id" "name" "image" "namespace" "pod" "container" "syscall") | compact | uniq | join ", " }}) (
+      max by ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list "container_id" "name" "image" "namespace" "pod" "container" "syscall") | compact | uniq | join ", " }}) (
         (last_over_time(breakwater_syscalls_novel_total{ {{- list $.selector $.containerSelector | compact | join ", " -}} }[{{ $.novelSyscall.window }}]) - last_over_time(breakwater_syscalls_novel_total{ {{- list $.selector $.containerSelector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.novelSyscall.window }})) >= 0
           or
         last_over_time(breakwater_syscalls_novel_total{ {{- list $.selector $.containerSelector | compact | join ", " -}} }[{{ $.novelSyscall.window }}]) < last_over_time(breakwater_syscalls_novel_total{ {{- list $.selector $.containerSelector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.novelSyscall.window }})
@@ -369,13 +369,13 @@ groups:
           (last_over_time(breakwater_syscalls_novel_total{ {{- list $.selector $.containerSelector | compact | join ", " -}} }[{{ $.novelSyscall.window }}]) unless last_over_time(breakwater_syscalls_novel_total{ {{- list $.selector $.containerSelector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.novelSyscall.window }}))
             and
           (
-            (count_over_time(breakwater_syscalls_novel_total{ {{- list $.selector $.containerSelector | compact | join ", " -}} }[{{ $.novelSyscall.window }}]) < on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.novelSyscall.window }}]))
+            (count_over_time(breakwater_syscalls_novel_total{ {{- list $.selector $.containerSelector | compact | join ", " -}} }[{{ $.novelSyscall.window }}]) < on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.novelSyscall.window }}]))
               or
-            (count_over_time(breakwater_syscalls_novel_total{ {{- list $.selector $.containerSelector | compact | join ", " -}} }[{{ $.novelSyscall.window }}]) and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.novelSyscall.window }}) > 0)
+            (count_over_time(breakwater_syscalls_novel_total{ {{- list $.selector $.containerSelector | compact | join ", " -}} }[{{ $.novelSyscall.window }}]) and on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.novelSyscall.window }}) > 0)
           )
         )
       ) > 0{{ range $name, $e := $.exclusions }}{{ if and (ne (printf "%v" (index $e "enabled")) "false") (not (index $e "technique")) }}
-        unless on ({{ concat (list $.clusterLabel) $.targetLabels (list "container_id" "name" "image" "namespace" "pod" "container") | compact | uniq | join ", " }})
+        unless on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list "container_id" "name" "image" "namespace" "pod" "container") | compact | uniq | join ", " }})
       present_over_time(breakwater_syscalls_novel_total{ {{- list $.selector $.containerSelector | compact | join ", " }}{{ with index $e "namespace" }}, namespace=~{{ quote . }}{{ end }}{{ with index $e "pod" }}, pod=~{{ quote . }}{{ end }}{{ with index $e "image" }}, image=~{{ quote . }}{{ end }}{{ with index $e "name" }}, name=~{{ quote . }}{{ end }}{{ with index $e "container" }}, container=~{{ quote . }}{{ end -}} }[{{ $.novelSyscall.window }}]){{ end }}{{ end }}
     labels:
       severity: |-
@@ -395,7 +395,7 @@ groups:
       breakwater:container_syscalls_denied:rate5m > {{ $.syscallsDeniedBurst.minRate }}
         and
       breakwater:container_syscalls_denied:rate5m > {{ $.syscallsDeniedBurst.factor }} * breakwater:container_syscalls_denied:rate5m_avg_1h{{ range $name, $e := $.exclusions }}{{ if and (ne (printf "%v" (index $e "enabled")) "false") (not (index $e "technique")) }}
-        unless on ({{ concat (list $.clusterLabel) $.targetLabels (list "container_id" "name" "image" "namespace" "pod" "container") | compact | uniq | join ", " }})
+        unless on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list "container_id" "name" "image" "namespace" "pod" "container") | compact | uniq | join ", " }})
       present_over_time(breakwater_syscalls_denied_total{ {{- list $.selector $.containerSelector | compact | join ", " }}{{ with index $e "namespace" }}, namespace=~{{ quote . }}{{ end }}{{ with index $e "pod" }}, pod=~{{ quote . }}{{ end }}{{ with index $e "image" }}, image=~{{ quote . }}{{ end }}{{ with index $e "name" }}, name=~{{ quote . }}{{ end }}{{ with index $e "container" }}, container=~{{ quote . }}{{ end -}} }[{{ $.rateWindow }}]){{ end }}{{ end }}
     {{- if ne (toString $.syscallsDeniedBurst.for ) "0s" }}
     for: |-
@@ -416,8 +416,8 @@ groups:
   - alert: |-
       ContainerPrivilegedCapabilities
     expr: |-
-      max by ({{ concat (list $.clusterLabel) $.targetLabels (list "container_id" "name" "image" "namespace" "pod" "container" "capability") | compact | uniq | join ", " }}) (breakwater_container_capabilities{ {{- list $.selector $.containerSelector | compact | join ", " -}} }) == 1{{ range $name, $e := $.exclusions }}{{ if and (ne (printf "%v" (index $e "enabled")) "false") (not (index $e "technique")) }}
-        unless on ({{ concat (list $.clusterLabel) $.targetLabels (list "container_id" "name" "image" "namespace" "pod" "container") | compact | uniq | join ", " }})
+      max by ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list "container_id" "name" "image" "namespace" "pod" "container" "capability") | compact | uniq | join ", " }}) (breakwater_container_capabilities{ {{- list $.selector $.containerSelector | compact | join ", " -}} }) == 1{{ range $name, $e := $.exclusions }}{{ if and (ne (printf "%v" (index $e "enabled")) "false") (not (index $e "technique")) }}
+        unless on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list "container_id" "name" "image" "namespace" "pod" "container") | compact | uniq | join ", " }})
       present_over_time(breakwater_container_capabilities{ {{- list $.selector $.containerSelector | compact | join ", " }}{{ with index $e "namespace" }}, namespace=~{{ quote . }}{{ end }}{{ with index $e "pod" }}, pod=~{{ quote . }}{{ end }}{{ with index $e "image" }}, image=~{{ quote . }}{{ end }}{{ with index $e "name" }}, name=~{{ quote . }}{{ end }}{{ with index $e "container" }}, container=~{{ quote . }}{{ end -}} }[{{ $.rateWindow }}]){{ end }}{{ end }}
     {{- if ne (toString $.privilegedCapabilities.for ) "0s" }}
     for: |-
@@ -463,7 +463,7 @@ groups:
   - alert: |-
       BreakwaterProbeDetached
     expr: |-
-      max by ({{ concat (list $.clusterLabel) $.targetLabels (list "program" "hook") | compact | uniq | join ", " }}) (breakwater_bpf_program_attached{ {{- list $.selector | compact | join ", " -}} }) == 0
+      max by ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list "program" "hook") | compact | uniq | join ", " }}) (breakwater_bpf_program_attached{ {{- list $.selector | compact | join ", " -}} }) == 0
     {{- if ne (toString $.probeDetached.for ) "0s" }}
     for: |-
       {{ $.probeDetached.for }}
@@ -483,7 +483,7 @@ groups:
   - alert: |-
       BreakwaterEventsLost
     expr: |-
-      max by ({{ concat (list $.clusterLabel) $.targetLabels (list "reason") | compact | uniq | join ", " }}) (
+      max by ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list "reason") | compact | uniq | join ", " }}) (
         (last_over_time(breakwater_bpf_events_lost_total{ {{- list $.selector | compact | join ", " -}} }[{{ $.eventsLost.window }}]) - last_over_time(breakwater_bpf_events_lost_total{ {{- list $.selector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.eventsLost.window }})) >= 0
           or
         last_over_time(breakwater_bpf_events_lost_total{ {{- list $.selector | compact | join ", " -}} }[{{ $.eventsLost.window }}]) < last_over_time(breakwater_bpf_events_lost_total{ {{- list $.selector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.eventsLost.window }})
@@ -492,9 +492,9 @@ groups:
           (last_over_time(breakwater_bpf_events_lost_total{ {{- list $.selector | compact | join ", " -}} }[{{ $.eventsLost.window }}]) unless last_over_time(breakwater_bpf_events_lost_total{ {{- list $.selector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.eventsLost.window }}))
             and
           (
-            (count_over_time(breakwater_bpf_events_lost_total{ {{- list $.selector | compact | join ", " -}} }[{{ $.eventsLost.window }}]) < on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.eventsLost.window }}]))
+            (count_over_time(breakwater_bpf_events_lost_total{ {{- list $.selector | compact | join ", " -}} }[{{ $.eventsLost.window }}]) < on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.eventsLost.window }}]))
               or
-            (count_over_time(breakwater_bpf_events_lost_total{ {{- list $.selector | compact | join ", " -}} }[{{ $.eventsLost.window }}]) and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.eventsLost.window }}) > 0)
+            (count_over_time(breakwater_bpf_events_lost_total{ {{- list $.selector | compact | join ", " -}} }[{{ $.eventsLost.window }}]) and on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.eventsLost.window }}) > 0)
           )
         )
       ) > 0
@@ -517,9 +517,9 @@ groups:
   - alert: |-
       BreakwaterCollectorFailed
     expr: |-
-      max by ({{ concat (list $.clusterLabel) $.targetLabels (list "collector") | compact | uniq | join ", " }}) (breakwater_scrape_collector_success{ {{- list $.selector | compact | join ", " -}} }) == 0
-        and on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }})
-      max by ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) (up{ {{- list $.selector | compact | join ", " -}} }) == 1
+      max by ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list "collector") | compact | uniq | join ", " }}) (breakwater_scrape_collector_success{ {{- list $.selector | compact | join ", " -}} }) == 0
+        and on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list) | compact | uniq | join ", " }})
+      max by ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list) | compact | uniq | join ", " }}) (up{ {{- list $.selector | compact | join ", " -}} }) == 1
     {{- if ne (toString $.collectorFailed.for ) "0s" }}
     for: |-
       {{ $.collectorFailed.for }}
@@ -540,12 +540,12 @@ groups:
       BreakwaterPushFailing
     expr: |-
       (
-        sum by ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) (increase(breakwater_alertmanager_notifications_total{ {{- list $.selector `result="failed"` | compact | join ", " -}} }[{{ $.pushFailing.window }}])) > 0
-          unless on ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }})
-        sum by ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) (increase(breakwater_alertmanager_notifications_total{ {{- list $.selector `result="sent"` | compact | join ", " -}} }[{{ $.pushFailing.window }}])) > 0
+        sum by ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list) | compact | uniq | join ", " }}) (increase(breakwater_alertmanager_notifications_total{ {{- list $.selector `result="failed"` | compact | join ", " -}} }[{{ $.pushFailing.window }}])) > 0
+          unless on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list) | compact | uniq | join ", " }})
+        sum by ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list) | compact | uniq | join ", " }}) (increase(breakwater_alertmanager_notifications_total{ {{- list $.selector `result="sent"` | compact | join ", " -}} }[{{ $.pushFailing.window }}])) > 0
       )
         or
-      sum by ({{ concat (list $.clusterLabel) $.targetLabels (list) | compact | uniq | join ", " }}) (increase(breakwater_alertmanager_notifications_total{ {{- list $.selector `result="dropped"` | compact | join ", " -}} }[{{ $.pushFailing.window }}])) > 0
+      sum by ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list) | compact | uniq | join ", " }}) (increase(breakwater_alertmanager_notifications_total{ {{- list $.selector `result="dropped"` | compact | join ", " -}} }[{{ $.pushFailing.window }}])) > 0
     {{- if ne (toString $.pushFailing.for ) "0s" }}
     for: |-
       {{ $.pushFailing.for }}
