@@ -64,10 +64,13 @@ exclusions:
 
 // configs are the rule configurations the chart and the generator must
 // agree on: the defaults, every variant of rules/tests, and everything.
+// nullTargetLabels removes a list's default, in a values file as in a
+// config file: the rules keep no target labels.
+const nullTargetLabels = "targetLabels: null\n"
+
 func configs(t *testing.T) map[string]string {
 	t.Helper()
-	// A null removes the default, in a values file as in a config file.
-	out := map[string]string{"defaults": "", "everything": everything, "null-target-labels": "targetLabels: null\n"}
+	out := map[string]string{"defaults": "", "everything": everything, "null-target-labels": nullTargetLabels}
 	files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(t), "rules", "tests", "*", "config.yml"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no rules/tests/*/config.yml: %v", err)
@@ -171,7 +174,7 @@ func TestHelmRulesPromtool(t *testing.T) {
 		switch name {
 		case "defaults":
 			tests, err = filepath.Glob(filepath.Join(root, "rules", "tests", "*.test.yml"))
-		case "everything":
+		case "everything", "null-target-labels":
 			continue // promtool check only, below
 		default:
 			tests, err = filepath.Glob(filepath.Join(root, "rules", "tests", name, "*.test.yml"))
@@ -202,17 +205,19 @@ func TestHelmRulesPromtool(t *testing.T) {
 			}
 		})
 	}
-	t.Run("everything", func(t *testing.T) {
-		ruleFile := filepath.Join(t.TempDir(), "breakwater.rules.yml")
-		b, err := yaml.Marshal(map[string]any{"groups": chartGroups(t, asRulesValues(everything))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		writeFile(t, ruleFile, string(b))
-		if out, err := exec.Command(promtool, "check", "rules", ruleFile).CombinedOutput(); err != nil {
-			t.Fatalf("promtool check rules: %v\n%s", err, out)
-		}
-	})
+	for name, cfg := range map[string]string{"everything": everything, "null-target-labels": nullTargetLabels} {
+		t.Run(name, func(t *testing.T) {
+			ruleFile := filepath.Join(t.TempDir(), "breakwater.rules.yml")
+			b, err := yaml.Marshal(map[string]any{"groups": chartGroups(t, asRulesValues(cfg))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, ruleFile, string(b))
+			if out, err := exec.Command(promtool, "check", "rules", ruleFile).CombinedOutput(); err != nil {
+				t.Fatalf("promtool check rules: %v\n%s", err, out)
+			}
+		})
+	}
 }
 
 // TestHelmJobName: serviceMonitor.jobName reaches the rules, the push's
