@@ -1,7 +1,6 @@
 package bpf
 
 import (
-	"os"
 	"sync"
 	"testing"
 
@@ -14,14 +13,7 @@ import (
 // Map.Iterate fails here ("iteration aborted") as soon as a delete makes
 // it start over once too often.
 func TestReadsWhileTheMapChurns(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: loads BPF programs")
-	}
-	p, err := Load(Options{MaxContainers: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := loaded(t, Options{MaxContainers: 8})
 	stable := []uint64{1, 2, 3, 4, 5}
 	for _, id := range stable {
 		if err := p.TrackContainer(id); err != nil {

@@ -29,15 +29,23 @@ func TestNamesCoverEveryKernelValue(t *testing.T) {
 	}
 }
 
-func TestLoadAttachesEveryHook(t *testing.T) {
+// loaded loads the programs for a test, which needs root, and closes them
+// at its end.
+func loaded(t *testing.T, opts Options) *Probe {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: loads BPF programs")
 	}
-	p, err := Load(Options{MaxContainers: 64})
+	p, err := Load(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func TestLoadAttachesEveryHook(t *testing.T) {
+	p := loaded(t, Options{MaxContainers: 64})
 	for _, h := range Hooks {
 		if !p.Attached(h.Program) {
 			t.Errorf("%s not attached: %v", h.Program, p.AttachErrors()[h.Program])
@@ -59,14 +67,7 @@ func TestLoadAttachesEveryHook(t *testing.T) {
 // kernel without their tracepoints: the rest attaches and capability
 // checks are inferred.
 func TestOptionalHooksFallBack(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: loads BPF programs")
-	}
-	p, err := Load(Options{MaxContainers: 64, Without: []string{"cap_capable", "io_uring_submit_req", "io_uring_complete"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := loaded(t, Options{MaxContainers: 64, Without: []string{"cap_capable", "io_uring_submit_req", "io_uring_complete"}})
 	for _, h := range Hooks {
 		if h.Optional() != !p.Attached(h.Program) {
 			t.Errorf("%s attached = %v", h.Program, p.Attached(h.Program))
@@ -81,14 +82,7 @@ func TestOptionalHooksFallBack(t *testing.T) {
 // container ids (ids no real cgroup has) and forgets one: its entries are
 // gone from every map, the other's stay.
 func TestForgetDropsOnlyThatContainer(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: loads BPF programs")
-	}
-	p, err := Load(Options{MaxContainers: 64, EventInterval: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := loaded(t, Options{MaxContainers: 64, EventInterval: time.Millisecond})
 	const gone, kept = 1<<62 + 1, 1<<62 + 2
 	cpus := make([]uint64, len(mustPerCPU(t)))
 	for _, id := range []uint64{gone, kept} {
