@@ -41,7 +41,7 @@ static __always_inline u8 sc_abi(struct task_struct *t, long nr)
 
 static __always_inline u32 sc_slot(long nr)
 {
-	return (u32)nr & (SYSCALL_SLOTS - 1);
+	return (unsigned long)nr < SYSCALL_SLOTS ? (u32)nr : OTHER_SLOT;
 }
 
 /* The syscall number as sys_exit sees it. */
@@ -95,7 +95,9 @@ static __always_inline u8 sc_abi(struct task_struct *t, long nr)
 
 static __always_inline u32 sc_slot(long nr)
 {
-	return (u32)nr & ~X32_SYSCALL_BIT & (SYSCALL_SLOTS - 1);
+	unsigned long n = (unsigned long)nr & ~(unsigned long)X32_SYSCALL_BIT;
+
+	return n < SYSCALL_SLOTS ? (u32)n : OTHER_SLOT;
 }
 
 static __always_inline long sc_nr(const struct pt_regs *r)

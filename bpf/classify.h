@@ -14,6 +14,7 @@
 #define EPERM 1
 #define ENOENT 2
 #define EACCES 13
+#define EROFS 30
 #define ENOSYS 38
 #define EINPROGRESS 115
 #define MAX_ERRNO 4095
@@ -45,8 +46,21 @@
 #define PTRACE_POKETEXT 4
 #define PTRACE_POKEDATA 5
 #define PTRACE_POKEUSR 6
+#define PTRACE_SETREGS 13
+#define PTRACE_SETFPREGS 15
 #define PTRACE_ATTACH 16
+#define PTRACE_SETFPXREGS 19      /* i386 */
+#define COMPAT_PTRACE_SET_SYSCALL 23 /* AArch32 */
+#define PTRACE_SET_THREAD_AREA 26 /* x86 */
+#define COMPAT_PTRACE_SETVFPREGS 28 /* AArch32 */
+#define PTRACE_ARCH_PRCTL 30      /* x86_64: the tracee's fs and gs bases; AArch32: SETHBPREGS */
+#define PTRACE_POKEMTETAGS 34     /* arm64 */
+#define PTRACE_SETSIGINFO 0x4203
+#define PTRACE_SETREGSET 0x4205
 #define PTRACE_SEIZE 0x4206
+#define PTRACE_SETSIGMASK 0x420b
+#define PTRACE_SET_SYSCALL_USER_DISPATCH_CONFIG 0x4210
+#define PTRACE_SET_SYSCALL_INFO 0x4212
 
 #define PROC_SUPER_MAGIC 0x9fa0
 #define CGROUP_SUPER_MAGIC 0x27e0eb /* cgroup v1 */
@@ -248,6 +262,35 @@ static __always_inline bool depth_is(struct comps *c, u32 n)
 	return c->top && c->n == n;
 }
 
+/* below reports whether the walk reached its top and the components
+ * nearest it are, from the top down, a then b (and c when given): the
+ * path is somewhere under /a/b(/c), at any depth. */
+static __always_inline bool below(struct comps *c, const char *a, u32 na, const char *b, u32 nb, const char *cc,
+				  u32 nc)
+{
+	u32 n = c->n;
+
+	if (!c->top || c->unknown || n < (cc ? 4 : 3))
+		return false;
+	if (!comp_eq(c, n - 1, a, na) || !comp_eq(c, n - 2, b, nb))
+		return false;
+	return !cc || comp_eq(c, n - 3, cc, nc);
+}
+#define BELOW2(a, b) below(c, a, sizeof(a), b, sizeof(b), 0, 0)
+#define BELOW3(a, b, cc) below(c, a, sizeof(a), b, sizeof(b), cc, sizeof(cc))
+
+/* proc_mem reports whether components from the top of procfs name a
+ * task's memory file: <pid>/mem or <pid>/task/<tid>/mem, the pid anything
+ * but the caller's own self links. */
+static __always_inline bool proc_mem(struct comps *c, u32 above)
+{
+	if (!IS(0, "mem") || !c->top || c->unknown)
+		return false;
+	if (c->n == above + 2)
+		return !IS(1, "self") && !IS(1, "thread-self");
+	return c->n == above + 4 && IS(2, "task") && !IS(3, "self");
+}
+
 /* match_in_fs names a location inside a filesystem of the given magic
  * (components from the end up to the filesystem's root). */
 static __always_inline u8 match_in_fs(struct comps *c, unsigned long magic, bool write)
@@ -258,8 +301,10 @@ static __always_inline u8 match_in_fs(struct comps *c, unsigned long magic, bool
 	case PROC_SUPER_MAGIC:
 		if (!write)
 			return PATH_NONE;
-		if (depth_is(c, 3) && IS(1, "kernel") && IS(2, "sys"))
+		if (BELOW2("sys", "kernel"))
 			return PATH_PROC_SYS;
+		if (proc_mem(c, 0))
+			return PATH_PROC_MEM;
 		if (depth_is(c, 1) && IS(0, "sysrq-trigger"))
 			return PATH_PROC_SYS;
 		if (depth_is(c, 4) && IS(0, "register") && IS(1, "binfmt_misc") && IS(2, "fs") && IS(3, "sys"))
@@ -288,14 +333,18 @@ static __always_inline u8 match_absolute(struct comps *c, bool write)
 	if (c->n == 0)
 		return PATH_NONE;
 	if (write) {
-		if (depth_is(c, 4) && IS(1, "kernel") && IS(2, "sys") && IS(3, "proc"))
+		if (BELOW3("proc", "sys", "kernel"))
 			return PATH_PROC_SYS;
+		if (c->n >= 1 && comp_eq(c, c->n - 1, "proc", sizeof("proc")) && proc_mem(c, 1))
+			return PATH_PROC_MEM;
 		if (depth_is(c, 2) && IS(0, "sysrq-trigger") && IS(1, "proc"))
 			return PATH_PROC_SYS;
 		if (depth_is(c, 5) && IS(0, "register") && IS(1, "binfmt_misc") && IS(2, "fs") && IS(3, "sys") &&
 		    IS(4, "proc"))
 			return PATH_PROC_SYS;
-		if (IS(0, "release_agent") || IS(0, "notify_on_release"))
+		/* Where cgroup v1 hierarchies are mounted: a file merely so named
+		 * elsewhere is no release agent. */
+		if ((IS(0, "release_agent") || IS(0, "notify_on_release")) && BELOW3("sys", "fs", "cgroup"))
 			return PATH_RELEASE_AGENT;
 		if (depth_is(c, 3) && IS(0, "uevent_helper") && IS(1, "kernel") && IS(2, "sys"))
 			return PATH_UEVENT_HELPER;
@@ -464,6 +513,7 @@ static __always_inline u8 classify_file(struct file *f, bool *write_out)
 	unsigned long magic;
 	struct path_scratch *s;
 	struct place at;
+	u8 sub;
 
 	file_facts(f, &ff);
 	*write_out = ff.write;
@@ -486,7 +536,17 @@ static __always_inline u8 classify_file(struct file *f, bool *write_out)
 	at.d = BPF_CORE_READ(f, f_path.dentry);
 	at.m = BPF_CORE_READ(f, f_path.mnt);
 	walk(s, at, at, 0, WALK_IN_FS);
-	return match_in_fs(&s->c, magic, true);
+	sub = match_in_fs(&s->c, magic, true);
+	/* /proc/<pid>/mem keeps the address space it was opened for: the
+	 * caller's own is no other task's. */
+	if (sub == PATH_PROC_MEM) {
+		struct task_struct *cur = bpf_get_current_task_btf();
+		u64 opened_for = 0;
+		bpf_core_read(&opened_for, sizeof(opened_for), &f->private_data);
+		if (opened_for == (u64)cur->mm)
+			return PATH_NONE;
+	}
+	return sub;
 }
 
 /* classify_path names what a refused open would have reached: the path
@@ -524,12 +584,8 @@ static __always_inline u8 classify_path(struct task_struct *t, long dirfd, const
 	bpf_loop(PATH_BUF + 1, fold_step, 0, 0);
 	skip = s->l.skip;
 	if (s->l.full) {
-		/* More than COMPS components below whatever is above: no
-		 * anchored pattern matches; the suffix ones still may. */
-		struct comps *c = &s->c;
-		c->unknown = 1;
-		if (write && (IS(0, "release_agent") || IS(0, "notify_on_release")))
-			return PATH_RELEASE_AGENT;
+		/* More than COMPS components below whatever is above: every
+		 * pattern is anchored, none matches (docs/security-metrics.md). */
 		return PATH_NONE;
 	}
 	tail = s->c.n;
@@ -732,8 +788,40 @@ static __always_inline u8 path_technique(u8 sub)
 		return TECH_RUNTIME_SOCKET;
 	case PATH_UEVENT_HELPER:
 		return TECH_KERNEL_INTERFACE;
+	case PATH_PROC_MEM:
+		return TECH_PTRACE;
 	}
 	return TECH_NONE;
+}
+
+/* ptrace_changes_tracee reports whether a ptrace request attaches to
+ * another task or changes it: its memory, registers, signals or syscalls
+ * (after PTRACE_TRACEME the tracer needs no attach). Reads and resumes are
+ * not counted. */
+static __always_inline bool ptrace_changes_tracee(u64 req)
+{
+	switch (req) {
+	case PTRACE_ATTACH:
+	case PTRACE_SEIZE:
+	case PTRACE_POKETEXT:
+	case PTRACE_POKEDATA:
+	case PTRACE_POKEUSR:
+	case PTRACE_SETREGS:
+	case PTRACE_SETFPREGS:
+	case PTRACE_SETFPXREGS:
+	case COMPAT_PTRACE_SET_SYSCALL:
+	case PTRACE_SET_THREAD_AREA:
+	case COMPAT_PTRACE_SETVFPREGS:
+	case PTRACE_ARCH_PRCTL:
+	case PTRACE_POKEMTETAGS:
+	case PTRACE_SETSIGINFO:
+	case PTRACE_SETREGSET:
+	case PTRACE_SETSIGMASK:
+	case PTRACE_SET_SYSCALL_USER_DISPATCH_CONFIG:
+	case PTRACE_SET_SYSCALL_INFO:
+		return true;
+	}
+	return false;
 }
 
 static __always_inline bool open_for_write(u64 flags)
@@ -742,7 +830,7 @@ static __always_inline bool open_for_write(u64 flags)
 }
 
 /* mknod of a block device node, or of /dev/mem, /dev/kmem, /dev/port. */
-static __always_inline bool device_node(u64 mode, u64 dev)
+static __always_inline bool device_node(u32 mode, u32 dev)
 {
 	u32 major = (dev & 0xfff00) >> 8;
 	u32 minor = (dev & 0xff) | ((dev >> 12) & 0xfff00);

@@ -164,6 +164,13 @@ func (p *Probe) Forget(container uint64) error {
 	return errors.Join(errs...)
 }
 
+// HasLiveTasks reports whether the kernel counts live tasks of a
+// container (tasks that were its own, wherever their cgroup went).
+func (p *Probe) HasLiveTasks(container uint64) bool {
+	var st ContainerStats
+	return p.objs.Containers.Lookup(container, &st) == nil && st.Tasks > 0
+}
+
 // deleteWhere deletes the entries of m whose key matches; V is its value
 // type (one CPU's, for a per-CPU map).
 func deleteWhere[K, V any](m *ebpf.Map, match func(K) bool) error {

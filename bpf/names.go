@@ -145,6 +145,7 @@ var PathClassNames = [...]string{
 	securityPathClassPATH_BLOCK_DEVICE:   "block or memory device",
 	securityPathClassPATH_RUNTIME_SOCKET: "container runtime API",
 	securityPathClassPATH_UEVENT_HELPER:  "uevent helper",
+	securityPathClassPATH_PROC_MEM:       "another task's memory",
 }
 
 // LostReasons names the lost-event counters (the reason label of
@@ -154,8 +155,7 @@ var LostReasons = [...]string{
 	securityLostReasonLOST_CGROUP_RINGBUF_FULL: "cgroup_ringbuf_full",
 	securityLostReasonLOST_CONTAINER_LIMIT:     "container_limit",
 	securityLostReasonLOST_SUBCGROUP_LIMIT:     "subcgroup_limit",
-	securityLostReasonLOST_DENIED_BUDGET:       "denied_budget",
-	securityLostReasonLOST_DENIED_MAP_FULL:     "denied_map_full",
 	securityLostReasonLOST_TASK_STORAGE:        "task_storage",
 	securityLostReasonLOST_URING_MAP_FULL:      "uring_map_full",
+	securityLostReasonLOST_ARGS_UNREADABLE:     "args_unreadable",
 }

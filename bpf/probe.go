@@ -37,9 +37,10 @@ func (h Hook) Optional() bool { return h.Fallback != "" }
 var Hooks = []Hook{
 	{Program: "cgroup_mkdir", Name: "cgroup_mkdir", Kind: "tp_btf"},
 	{Program: "cgroup_rmdir", Name: "cgroup_rmdir", Kind: "tp_btf"},
-	{Program: "sched_process_fork", Name: "sched_process_fork", Kind: "tp_btf"},
+	{Program: "task_newtask", Name: "task_newtask", Kind: "tp_btf"},
 	{Program: "cgroup_attach_task", Name: "cgroup_attach_task", Kind: "tp_btf"},
 	{Program: "sched_process_exec", Name: "sched_process_exec", Kind: "tp_btf"},
+	{Program: "sched_process_exit", Name: "sched_process_exit", Kind: "tp_btf"},
 	{Program: "cap_capable", Name: "cap_capable", Kind: "tp_btf",
 		Fallback: "capability checks are inferred from the results of the syscalls that need them"},
 	{Program: "io_uring_submit_req", Name: "io_uring_submit_req", Kind: "tp_btf",
@@ -60,7 +61,8 @@ type Options struct {
 	// sizes it as MaxContainers times DeniedBudget.
 	DeniedEntries uint32
 	// DeniedBudget is the distinct (syscall, reason, errno) keys one
-	// container may hold; 0 means 32.
+	// container may hold; 0 means DefaultDeniedBudget. Refused calls past
+	// it count under syscall "other".
 	DeniedBudget uint32
 	// SubcgroupBudget is the sub-cgroups tracked for one container; 0
 	// means 16.
@@ -79,6 +81,11 @@ type Options struct {
 	// kernels before 6.2 must (tests of the fallbacks).
 	Without []string
 }
+
+// DefaultDeniedBudget holds a whole recon scan of a default seccomp
+// profile (amicontained finds 61 refused syscalls in a default Docker
+// container) with room for the kernel's own refusals.
+const DefaultDeniedBudget = 128
 
 // Probe is the loaded and attached security programs.
 type Probe struct {
@@ -201,7 +208,7 @@ func configure(spec *ebpf.CollectionSpec, opts Options, noauditRanges []AddrRang
 		return err
 	}
 	if opts.DeniedBudget == 0 {
-		opts.DeniedBudget = 32
+		opts.DeniedBudget = DefaultDeniedBudget
 	}
 	if opts.SubcgroupBudget == 0 {
 		opts.SubcgroupBudget = 16

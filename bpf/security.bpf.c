@@ -3,16 +3,17 @@
 
 /*
  * breakwater's security programs, on BTF tracepoints: sys_enter, sys_exit,
- * sched_process_fork, sched_process_exec, cgroup_mkdir, cgroup_rmdir,
- * cgroup_attach_task, and where the kernel has them cap_capable and the
- * io_uring submission and completion tracepoints.
+ * task_newtask, sched_process_exec, sched_process_exit, cgroup_mkdir,
+ * cgroup_rmdir, cgroup_attach_task, and where the kernel has them
+ * cap_capable and the io_uring submission and completion tracepoints.
  *
  * Who is counted is decided per task, in task storage, from the kernel's
  * own view: a task belongs to the container whose cgroup it was born or
  * moved into; a task the host moved into a container (the runtime setting
  * it up, docker exec) is exempt until it executes something; breakwater is
- * never counted. A name, a path or a cgroup move chosen inside a container
- * changes none of it.
+ * never counted. Once a task is the container's it stays so, and so does
+ * every task it makes (threads, children, the kernel's io_uring workers):
+ * a name, a path, a cgroup move or a helper changes none of it.
  *
  * The kernel aggregates: per container a fixed record of counters indexed
  * by closed sets (techniques, operations, capabilities), and denied
@@ -43,7 +44,7 @@ const volatile bool count_host = false;
  * syscall, technique and result; repeats within it are counted (the
  * counters are exact either way) but not sent. 0 sends every attempt. */
 const volatile u64 event_interval_ns = 0;
-const volatile u32 denied_budget = 64;
+const volatile u32 denied_budget = 128;
 const volatile u32 subcgroup_budget = 64;
 /* The native numbers of openat, openat2 and connect, which io_uring's
  * operations are counted as. */
@@ -101,8 +102,11 @@ struct {
 	__type(value, struct container_stats);
 } zero_stats SEC(".maps");
 
+/* Not preallocated: sized for every container's whole budget, it holds
+ * only the keys containers made. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 65536); /* resized by user space */
 	__type(key, struct denied_key);
 	__type(value, u64);
@@ -273,6 +277,31 @@ static __always_inline bool is_self(struct task_struct *t)
 	return lr && (lr->flags & TASK_SELF);
 }
 
+/* set_container moves a task's record to a container, keeping each
+ * container's count of live tasks, which keeps its counters in user space
+ * for as long as any of them runs. */
+static __always_inline void set_container(struct task_rec *r, u64 container)
+{
+	struct container_stats *st;
+
+	if ((r->flags & TASK_LIVE) && r->container == container)
+		return;
+	if (r->flags & TASK_LIVE) {
+		st = bpf_map_lookup_elem(&containers, &r->container);
+		if (st)
+			__sync_fetch_and_add(&st->tasks, -1);
+		r->flags &= ~TASK_LIVE;
+	}
+	r->container = container;
+	if (!container)
+		return;
+	st = bpf_map_lookup_elem(&containers, &container);
+	if (st) {
+		__sync_fetch_and_add(&st->tasks, 1);
+		r->flags |= TASK_LIVE;
+	}
+}
+
 static __always_inline struct task_rec *new_record(struct task_struct *t, u64 container, u32 flags)
 {
 	struct task_rec *r = bpf_task_storage_get(&tasks, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
@@ -280,11 +309,14 @@ static __always_inline struct task_rec *new_record(struct task_struct *t, u64 co
 		count_lost(LOST_TASK_STORAGE);
 		return 0;
 	}
-	r->container = container;
+	if (r->flags & TASK_LIVE)
+		set_container(r, 0); /* a record made anew */
+	r->container = 0;
 	r->setup_ns = 0;
-	r->flags = flags;
+	r->flags = flags & ~TASK_LIVE;
 	r->enter_hash = 0;
 	r->pending.class = SC_NONE;
+	set_container(r, container);
 	return r;
 }
 
@@ -385,7 +417,6 @@ static __always_inline void mark_seen(struct task_rec *r, u8 abi, u32 slot)
 static __always_inline bool classify_enter(struct task_struct *t, const struct pt_regs *regs, u8 abi, u32 slot,
 					   const volatile struct syscall_desc *d, struct pending *p)
 {
-	u64 flags = 0;
 	u32 sargs[3] = {};
 
 	p->nr = slot;
@@ -403,18 +434,18 @@ static __always_inline bool classify_enter(struct task_struct *t, const struct p
 		p->ns_types = ns_types(sc_arg(regs, abi, 0));
 		return p->ns_types != 0; /* unshare(CLONE_FILES), fork: no namespace */
 	case SC_CLONE3:
-		bpf_probe_read_user(&flags, sizeof(flags), (void *)sc_arg(regs, abi, 0)); /* clone_args.flags */
-		p->ns_types = ns_types(flags);
-		return p->ns_types != 0;
+		/* Every clone3 waits for its outcome: a success is counted at
+		 * task_newtask from the kernel's copy of the flags, a failure at
+		 * exit from clone_args as user memory holds it then. */
+		p->args[0] = sc_arg(regs, abi, 0);
+		return true;
 	case SC_SETNS:
-		p->ns_types = ns_types(sc_arg(regs, abi, 1));
+		p->ns_types = ns_types((u32)sc_arg(regs, abi, 1)); /* an int, as the kernel reads it */
 		if (!p->ns_types)
 			p->ns_types = setns_fd_types(t, (long)(int)sc_arg(regs, abi, 0));
 		return true;
 	case SC_PTRACE:
-		flags = sc_arg(regs, abi, 0);
-		return flags == PTRACE_ATTACH || flags == PTRACE_SEIZE || flags == PTRACE_POKETEXT ||
-		       flags == PTRACE_POKEDATA || flags == PTRACE_POKEUSR;
+		return ptrace_changes_tracee(sc_arg(regs, abi, 0));
 	case SC_OPEN:
 		p->args[0] = (u64)(s64)AT_FDCWD;
 		p->args[1] = sc_arg(regs, abi, 0);
@@ -432,31 +463,35 @@ static __always_inline bool classify_enter(struct task_struct *t, const struct p
 		p->write = open_for_write(sc_arg(regs, abi, 2));
 		return true;
 	case SC_OPENAT2:
-		p->args[0] = (u64)(s64)(int)sc_arg(regs, abi, 0);
-		p->args[1] = sc_arg(regs, abi, 1);
-		bpf_probe_read_user(&flags, sizeof(flags), (void *)sc_arg(regs, abi, 2)); /* open_how.flags */
-		p->write = open_for_write(flags);
-		return true;
-	case SC_CONNECT:
+		/* open_how is read at exit, once the kernel has copied it: an
+		 * opened file says itself whether it is open for writing. */
 		p->args[0] = (u64)(s64)(int)sc_arg(regs, abi, 0);
 		p->args[1] = sc_arg(regs, abi, 1);
 		p->args[2] = sc_arg(regs, abi, 2);
 		return true;
+	case SC_CONNECT:
+		p->args[0] = (u64)(s64)(int)sc_arg(regs, abi, 0);
+		p->args[1] = sc_arg(regs, abi, 1);
+		p->args[2] = (u64)(s64)(int)sc_arg(regs, abi, 2); /* addrlen is an int */
+		return true;
 	case SC_SOCKETCALL:
-		/* ia32's socketcall(SYS_CONNECT, {fd, addr, len}): the same connect. */
-		if (sc_arg(regs, abi, 0) != SYS_CONNECT)
+		/* ia32's socketcall(SYS_CONNECT, {fd, addr, len}): the same
+		 * connect. Arguments not readable yet are read at exit, after the
+		 * kernel's own copy faulted them in. */
+		if ((u32)sc_arg(regs, abi, 0) != SYS_CONNECT)
 			return false;
-		if (bpf_probe_read_user(sargs, sizeof(sargs), (void *)sc_arg(regs, abi, 1)))
-			return false;
+		p->args[3] = sc_arg(regs, abi, 1);
+		if (bpf_probe_read_user(sargs, sizeof(sargs), (void *)p->args[3]))
+			return true; /* still SC_SOCKETCALL: exit reads them */
 		p->class = SC_CONNECT;
 		p->args[0] = (u64)(s64)(int)sargs[0];
 		p->args[1] = sargs[1];
-		p->args[2] = sargs[2];
+		p->args[2] = (u64)(s64)(int)sargs[2];
 		return true;
 	case SC_MKNOD:
-		return device_node(sc_arg(regs, abi, 1), sc_arg(regs, abi, 2));
+		return device_node((u32)sc_arg(regs, abi, 1), (u32)sc_arg(regs, abi, 2));
 	case SC_MKNODAT:
-		return device_node(sc_arg(regs, abi, 2), sc_arg(regs, abi, 3));
+		return device_node((u32)sc_arg(regs, abi, 2), (u32)sc_arg(regs, abi, 3));
 	}
 	return false;
 }
@@ -570,6 +605,10 @@ static __always_inline void emit(struct task_struct *t, u64 container, struct pe
 	bpf_ringbuf_submit(e, 0);
 }
 
+/* Details of attempts whose arguments could not be read as the kernel read them. */
+const char detail_unreadable[] = "arguments unreadable";
+const char detail_rewritten[] = "arguments rewritten during the call";
+
 /* finish decides and counts a classified call once its result is known. */
 static __always_inline void finish(struct task_struct *t, u64 container, struct pending *p, long ret, bool entered)
 {
@@ -577,8 +616,32 @@ static __always_inline void finish(struct task_struct *t, u64 container, struct 
 	u16 err = is_error(ret) ? (u16)-ret : 0;
 	u8 technique = p->technique, sub = PATH_NONE;
 	const void *detail = 0;
+	bool detail_kernel = false;
+	u32 sargs[3] = {};
+	u64 flags = 0;
 	bool write;
 	struct file *f;
+
+	if (p->class == SC_SOCKETCALL) {
+		/* Unreadable at entry: the kernel's copy has faulted them in
+		 * by now, unless another thread unmapped them meanwhile. */
+		if (bpf_probe_read_user(sargs, sizeof(sargs), (void *)p->args[3])) {
+			count_lost(LOST_ARGS_UNREADABLE);
+			return;
+		}
+		p->class = SC_CONNECT;
+		p->args[0] = (u64)(s64)(int)sargs[0];
+		p->args[1] = sargs[1];
+		p->args[2] = (u64)(s64)(int)sargs[2];
+	}
+	/* A refusal for writing to a read-only filesystem says the kernel saw
+	 * an open for writing, whatever the flags read. */
+	if (ret == -EROFS)
+		p->write = 1;
+	else if (p->class == SC_OPENAT2 && !allowed && bpf_probe_read_user(&flags, sizeof(flags), (void *)p->args[2]) == 0)
+		p->write = open_for_write(flags); /* open_how.flags, as the kernel copied them */
+	else if (p->class == SC_OPENAT2 && !allowed)
+		p->write = 1; /* unreadable now: classify as the worse case */
 
 	switch (p->class) {
 	case SC_OPEN:
@@ -614,9 +677,29 @@ static __always_inline void finish(struct task_struct *t, u64 container, struct 
 		technique = path_technique(sub);
 		detail = p->args[1] ? (const void *)(p->args[1] + 2) : 0;
 		break;
+	case SC_CLONE3:
+		/* Here only when no task was made (task_newtask counts the
+		 * others): the flags as user memory holds them now. */
+		if (bpf_probe_read_user(&flags, sizeof(flags), (void *)p->args[0])) {
+			technique = TECH_NAMESPACE;
+			detail = detail_unreadable;
+			detail_kernel = true;
+			break;
+		}
+		p->ns_types = ns_types(flags);
+		if (p->ns_types == 0 && err == EPERM) {
+			/* Refused for privilege, yet no namespace asked for: the
+			 * flags the kernel read are not the ones there now. */
+			technique = TECH_NAMESPACE;
+			detail = detail_rewritten;
+			detail_kernel = true;
+			break;
+		}
+		if (p->ns_types == 0)
+			return; /* an ordinary fork or thread that failed */
+		/* fallthrough */
 	case SC_UNSHARE:
 	case SC_CLONE:
-	case SC_CLONE3:
 		/* A new user or mount namespace is a way out; the others are counted, not alerted. */
 		technique = (p->ns_types & ((1 << NS_USER) | (1 << NS_MNT))) ? TECH_NAMESPACE : TECH_NONE;
 		break;
@@ -631,11 +714,12 @@ static __always_inline void finish(struct task_struct *t, u64 container, struct 
 	}
 	count_outcome(container, p, technique, allowed, err, entered);
 	if (technique != TECH_NONE)
-		emit(t, container, p, technique, sub, allowed, err, detail, false);
+		emit(t, container, p, technique, sub, allowed, err, detail, detail_kernel);
 }
 
-/* count_denied counts a refused syscall, within the container's budget of
- * distinct (syscall, reason, errno) keys. */
+/* count_denied counts a refused syscall: under its own key within the
+ * container's budget of distinct (syscall, reason, errno) keys, past it in
+ * the container's overflow counter, so that its total stays exact. */
 static __always_inline void count_denied(u64 container, u8 abi, u32 slot, u8 reason, u16 err)
 {
 	struct denied_key k = {
@@ -660,7 +744,7 @@ static __always_inline void count_denied(u64 container, u8 abi, u32 slot, u8 rea
 	}
 	/* Racing CPUs may overshoot the budget by one each: a budget, not a count. */
 	if (*(volatile u32 *)&st->denied_keys >= denied_budget) {
-		count_lost(LOST_DENIED_BUDGET);
+		__sync_fetch_and_add(&st->denied_over[reason == DENY_KERNEL ? 1 : 0], 1);
 		return;
 	}
 	if (bpf_map_update_elem(&denied, &k, &one, BPF_NOEXIST) == 0) {
@@ -672,7 +756,7 @@ static __always_inline void count_denied(u64 container, u8 abi, u32 slot, u8 rea
 		__sync_fetch_and_add(v, 1);
 		return;
 	}
-	count_lost(LOST_DENIED_MAP_FULL);
+	__sync_fetch_and_add(&st->denied_over[reason == DENY_KERNEL ? 1 : 0], 1); /* the map is full */
 }
 
 static __always_inline struct cpu_cache *cpu_cache_get(void)
@@ -860,13 +944,44 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	return on_exit(regs, ret, cc, gen);
 }
 
-/* A child inherits its parent's record (made now for a parent in a
- * container not seen yet). A child of a host task born into a container's
- * cgroup (clone3 with CLONE_INTO_CGROUP) came from outside: the runtime's,
- * until it executes something. */
-SEC("tp_btf/sched_process_fork")
-int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct *child)
+/* count_new_namespaces counts the namespaces a new task was made with,
+ * from the kernel's own copy of the flags (clone3's struct clone_args is
+ * copied once, by the kernel, before this): what user memory says then or
+ * later does not matter. The call that made it is the creator's call in
+ * flight. */
+static __always_inline void count_new_namespaces(struct task_struct *creator, struct task_rec *r, u64 clone_flags)
 {
+	struct pending p = {};
+	u8 technique;
+
+	p.ns_types = ns_types(clone_flags);
+	if (r->pending.class == SC_CLONE || r->pending.class == SC_CLONE3) {
+		/* Counted here, once: the exit has nothing left to decide. */
+		r->pending.class = SC_NONE;
+		__sync_fetch_and_add(&inflight, -1);
+	}
+	if (!p.ns_types || r->enter_hash == 0)
+		return;
+	p.nr = r->enter_slot;
+	p.abi = r->enter_abi;
+	p.class = SC_CLONE3;
+	p.origin = ORIGIN_SYSCALL;
+	technique = (p.ns_types & ((1 << NS_USER) | (1 << NS_MNT))) ? TECH_NAMESPACE : TECH_NONE;
+	count_outcome(r->container, &p, technique, true, 0, true);
+	if (technique != TECH_NONE)
+		emit(creator, r->container, &p, technique, PATH_NONE, true, 0, 0, false);
+}
+
+/* A new task, made by fork, clone, clone3 or by the kernel for the task
+ * (io_uring's SQPOLL and io-wq workers), inherits its creator's record
+ * (made now for a creator in a container not seen yet). A child of a host
+ * task born into a container's cgroup (clone3 with CLONE_INTO_CGROUP) came
+ * from outside: the runtime's, until it executes something. This fires in
+ * copy_process once the task has its cgroup, before it first runs. */
+SEC("tp_btf/task_newtask")
+int BPF_PROG(task_newtask, struct task_struct *child, unsigned long clone_flags)
+{
+	struct task_struct *parent = bpf_get_current_task_btf();
 	struct task_rec *pr = record_of(parent);
 	struct task_rec *cr;
 	struct cgroup_rec *c;
@@ -875,14 +990,17 @@ int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct 
 	bump_gen(); /* the child may reuse the registers' address of a task gone */
 	c = bpf_map_lookup_elem(&tracked_cgroups, &cg);
 	if (pr && !(pr->flags & TASK_SELF) && (pr->container || !c)) {
+		if (counted(pr))
+			count_new_namespaces(parent, pr, clone_flags);
 		cr = bpf_task_storage_get(&tasks, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (!cr) {
 			count_lost(LOST_TASK_STORAGE);
 			return 0;
 		}
-		cr->container = pr->container;
+		cr->container = 0;
+		cr->flags = (pr->flags & (TASK_RUNTIME | TASK_CONTAINER)) | TASK_ARMED;
+		set_container(cr, pr->container);
 		cr->setup_ns = pr->setup_ns;
-		cr->flags = (pr->flags & TASK_RUNTIME) | TASK_ARMED;
 		cr->enter_hash = 0;
 		cr->pending.class = SC_NONE;
 		__builtin_memcpy(cr->seen, pr->seen, sizeof(cr->seen));
@@ -898,6 +1016,21 @@ int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct 
 	cr = new_record(child, c->container, TASK_RUNTIME | TASK_ARMED);
 	if (cr)
 		cr->setup_ns = runtime_ns(child, parent);
+	return 0;
+}
+
+/* A task's end: its container has one live task fewer. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(sched_process_exit, struct task_struct *p)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct task_rec *r;
+
+	if (!t->bpf_storage)
+		return 0;
+	r = bpf_task_storage_get(&tasks, t, 0, 0);
+	if (r && (r->flags & TASK_LIVE))
+		set_container(r, 0);
 	return 0;
 }
 
@@ -927,6 +1060,7 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, int old_pid, struct linu
 	r->flags |= TASK_ARMED;
 	if (r->container == 0)
 		return 0;
+	r->flags |= TASK_CONTAINER;
 	cred = BPF_CORE_READ(t, cred);
 	/* Only capabilities that reach the host: inside a user namespace they are the namespace's. */
 	if (BPF_CORE_READ(cred, user_ns, level) != 0)
@@ -938,10 +1072,11 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, int old_pid, struct linu
 	return 0;
 }
 
-/* A task moved into a cgroup. By a container's own process: it is that
- * container's, wherever it went. By anything else (the runtime entering a
- * container, docker exec): the container's, exempt as the runtime's until it
- * executes something; or the host's, when moved out. */
+/* A task moved into a cgroup. One that is the container's for good stays
+ * so. By a container's own process: it is that container's, wherever it
+ * went. By anything else (the runtime entering a container, docker exec):
+ * the container's, exempt as the runtime's until it executes something; or
+ * the host's, when moved out. */
 SEC("tp_btf/cgroup_attach_task")
 int BPF_PROG(cgroup_attach_task, struct cgroup *dst, const char *path, struct task_struct *task, bool threadgroup)
 {
@@ -958,12 +1093,16 @@ int BPF_PROG(cgroup_attach_task, struct cgroup *dst, const char *path, struct ta
 		dst_container = c->container;
 	wr = record_of(writer);
 	tr = bpf_task_storage_get(&tasks, task, 0, 0);
+	if (tr && (tr->flags & TASK_CONTAINER))
+		return 0; /* the container's for good, wherever it goes and whoever moves it */
 	bump_gen();
 	if (counted(wr) && wr->container != 0) {
-		if (!tr)
-			new_record(task, wr->container, TASK_ARMED);
-		else if (tr->container == 0 && !(tr->flags & TASK_SELF))
-			tr->container = wr->container;
+		if (!tr) {
+			new_record(task, wr->container, TASK_ARMED | TASK_CONTAINER);
+		} else if (tr->container == 0 && !(tr->flags & TASK_SELF)) {
+			set_container(tr, wr->container);
+			tr->flags |= TASK_CONTAINER;
+		}
 		return 0;
 	}
 	if (dst_container) {
@@ -975,14 +1114,14 @@ int BPF_PROG(cgroup_attach_task, struct cgroup *dst, const char *path, struct ta
 		if (!tr)
 			tr = new_record(task, dst_container, 0);
 		if (tr && !(tr->flags & TASK_SELF)) {
-			tr->container = dst_container;
-			tr->flags = TASK_RUNTIME | TASK_ARMED;
+			set_container(tr, dst_container);
+			tr->flags = TASK_RUNTIME | TASK_ARMED | (tr->flags & TASK_LIVE);
 			tr->setup_ns = runtime_ns(task, writer);
 		}
 		return 0;
 	}
 	if (tr && !(tr->flags & TASK_SELF))
-		tr->container = 0;
+		set_container(tr, 0);
 	return 0;
 }
 

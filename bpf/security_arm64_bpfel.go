@@ -52,8 +52,10 @@ type securityContainerStats struct {
 	CapabilityChecks [64][2][2]uint64
 	ExecCaps         uint64
 	Syscalls         [3][16]uint64
+	DeniedOver       [2]uint64
 	DeniedKeys       uint32
 	Subcgroups       uint32
+	Tasks            int64
 }
 
 type securityCpuCache struct {
@@ -111,11 +113,10 @@ const (
 	securityLostReasonLOST_CGROUP_RINGBUF_FULL securityLostReason = 1
 	securityLostReasonLOST_CONTAINER_LIMIT     securityLostReason = 2
 	securityLostReasonLOST_SUBCGROUP_LIMIT     securityLostReason = 3
-	securityLostReasonLOST_DENIED_BUDGET       securityLostReason = 4
-	securityLostReasonLOST_DENIED_MAP_FULL     securityLostReason = 5
-	securityLostReasonLOST_TASK_STORAGE        securityLostReason = 6
-	securityLostReasonLOST_URING_MAP_FULL      securityLostReason = 7
-	securityLostReasonLOST_REASONS             securityLostReason = 8
+	securityLostReasonLOST_TASK_STORAGE        securityLostReason = 4
+	securityLostReasonLOST_URING_MAP_FULL      securityLostReason = 5
+	securityLostReasonLOST_ARGS_UNREADABLE     securityLostReason = 6
+	securityLostReasonLOST_REASONS             securityLostReason = 7
 )
 
 type securityMountOp uint32
@@ -173,7 +174,8 @@ const (
 	securityPathClassPATH_BLOCK_DEVICE   securityPathClass = 3
 	securityPathClassPATH_RUNTIME_SOCKET securityPathClass = 4
 	securityPathClassPATH_UEVENT_HELPER  securityPathClass = 5
-	securityPathClassPATH_CLASSES        securityPathClass = 6
+	securityPathClassPATH_PROC_MEM       securityPathClass = 6
+	securityPathClassPATH_CLASSES        securityPathClass = 7
 )
 
 type securityPathScratch struct {
@@ -272,10 +274,12 @@ type securitySyscallEvent struct {
 type securityTaskFlag uint32
 
 const (
-	securityTaskFlagTASK_RUNTIME securityTaskFlag = 1
-	securityTaskFlagTASK_SELF    securityTaskFlag = 2
-	securityTaskFlagTASK_ARMED   securityTaskFlag = 4
-	securityTaskFlagTASK_ADOPTED securityTaskFlag = 8
+	securityTaskFlagTASK_RUNTIME   securityTaskFlag = 1
+	securityTaskFlagTASK_SELF      securityTaskFlag = 2
+	securityTaskFlagTASK_ARMED     securityTaskFlag = 4
+	securityTaskFlagTASK_ADOPTED   securityTaskFlag = 8
+	securityTaskFlagTASK_CONTAINER securityTaskFlag = 16
+	securityTaskFlagTASK_LIVE      securityTaskFlag = 32
 )
 
 type securityTaskRec struct {
@@ -365,13 +369,16 @@ const (
 	securityProgIoUringComplete   = "io_uring_complete"
 	securityProgIoUringSubmitReq  = "io_uring_submit_req"
 	securityProgSchedProcessExec  = "sched_process_exec"
-	securityProgSchedProcessFork  = "sched_process_fork"
+	securityProgSchedProcessExit  = "sched_process_exit"
 	securityProgSysEnter          = "sys_enter"
 	securityProgSysExit           = "sys_exit"
+	securityProgTaskNewtask       = "task_newtask"
 	securityVarCacheGen           = "cache_gen"
 	securityVarCapInferred        = "cap_inferred"
 	securityVarCountHost          = "count_host"
 	securityVarDeniedBudget       = "denied_budget"
+	securityVarDetailRewritten    = "detail_rewritten"
+	securityVarDetailUnreadable   = "detail_unreadable"
 	securityVarEventIntervalNs    = "event_interval_ns"
 	securityVarInflight           = "inflight"
 	securityVarNoRdonlyCast       = "no_rdonly_cast"
@@ -448,9 +455,10 @@ type securityProgramSpecs struct {
 	IoUringComplete  *ebpf.ProgramSpec `ebpf:"io_uring_complete"`
 	IoUringSubmitReq *ebpf.ProgramSpec `ebpf:"io_uring_submit_req"`
 	SchedProcessExec *ebpf.ProgramSpec `ebpf:"sched_process_exec"`
-	SchedProcessFork *ebpf.ProgramSpec `ebpf:"sched_process_fork"`
+	SchedProcessExit *ebpf.ProgramSpec `ebpf:"sched_process_exit"`
 	SysEnter         *ebpf.ProgramSpec `ebpf:"sys_enter"`
 	SysExit          *ebpf.ProgramSpec `ebpf:"sys_exit"`
+	TaskNewtask      *ebpf.ProgramSpec `ebpf:"task_newtask"`
 }
 
 // securityMapSpecs contains maps before they are loaded into the kernel.
@@ -486,6 +494,8 @@ type securityVariableSpecs struct {
 	CapInferred        *ebpf.VariableSpec `ebpf:"cap_inferred"`
 	CountHost          *ebpf.VariableSpec `ebpf:"count_host"`
 	DeniedBudget       *ebpf.VariableSpec `ebpf:"denied_budget"`
+	DetailRewritten    *ebpf.VariableSpec `ebpf:"detail_rewritten"`
+	DetailUnreadable   *ebpf.VariableSpec `ebpf:"detail_unreadable"`
 	EventIntervalNs    *ebpf.VariableSpec `ebpf:"event_interval_ns"`
 	Inflight           *ebpf.VariableSpec `ebpf:"inflight"`
 	NoRdonlyCast       *ebpf.VariableSpec `ebpf:"no_rdonly_cast"`
@@ -586,6 +596,8 @@ type securityVariables struct {
 	CapInferred        *ebpf.Variable `ebpf:"cap_inferred"`
 	CountHost          *ebpf.Variable `ebpf:"count_host"`
 	DeniedBudget       *ebpf.Variable `ebpf:"denied_budget"`
+	DetailRewritten    *ebpf.Variable `ebpf:"detail_rewritten"`
+	DetailUnreadable   *ebpf.Variable `ebpf:"detail_unreadable"`
 	EventIntervalNs    *ebpf.Variable `ebpf:"event_interval_ns"`
 	Inflight           *ebpf.Variable `ebpf:"inflight"`
 	NoRdonlyCast       *ebpf.Variable `ebpf:"no_rdonly_cast"`
@@ -624,9 +636,10 @@ type securityPrograms struct {
 	IoUringComplete  *ebpf.Program `ebpf:"io_uring_complete"`
 	IoUringSubmitReq *ebpf.Program `ebpf:"io_uring_submit_req"`
 	SchedProcessExec *ebpf.Program `ebpf:"sched_process_exec"`
-	SchedProcessFork *ebpf.Program `ebpf:"sched_process_fork"`
+	SchedProcessExit *ebpf.Program `ebpf:"sched_process_exit"`
 	SysEnter         *ebpf.Program `ebpf:"sys_enter"`
 	SysExit          *ebpf.Program `ebpf:"sys_exit"`
+	TaskNewtask      *ebpf.Program `ebpf:"task_newtask"`
 }
 
 func (p *securityPrograms) Close() error {
@@ -638,9 +651,10 @@ func (p *securityPrograms) Close() error {
 		p.IoUringComplete,
 		p.IoUringSubmitReq,
 		p.SchedProcessExec,
-		p.SchedProcessFork,
+		p.SchedProcessExit,
 		p.SysEnter,
 		p.SysExit,
+		p.TaskNewtask,
 	)
 }
 

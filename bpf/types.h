@@ -11,6 +11,9 @@
 
 #define SYSCALL_SLOTS 1024 /* syscall numbers per ABI; power of two */
 #define SYSCALL_WORDS (SYSCALL_SLOTS / 64)
+/* The slot of every number beyond the tables (a call the kernel answers
+ * with ENOSYS): no syscall of any ABI has it, so it is never classified. */
+#define OTHER_SLOT (SYSCALL_SLOTS - 1)
 #define CAP_SLOTS 64
 #define DETAIL_LEN 256 /* power of two: indexes are masked with DETAIL_LEN-1 */
 #define CGROUP_PATH_LEN 256
@@ -122,8 +125,10 @@ struct container_stats {
 	u64 capability_checks[CAP_SLOTS][2][2];    /* [cap][0 denied, 1 granted][0 host, 1 namespace] */
 	u64 exec_caps;                             /* OR of host-scoped effective capabilities at exec */
 	u64 syscalls[ABIS][SYSCALL_WORDS];         /* syscalls the container made, a bit per number */
+	u64 denied_over[2];                        /* [reason-1] refused calls past the container's denied budget */
 	u32 denied_keys;                           /* entries this container holds in `denied` */
 	u32 subcgroups;                            /* sub-cgroups tracked for it */
+	s64 tasks;                                 /* its live tasks with a record: while any, user space keeps it */
 };
 
 /* A denied syscall by a container. */
@@ -150,6 +155,8 @@ enum task_flag {
 	TASK_SELF = 1 << 1,    /* breakwater itself */
 	TASK_ARMED = 1 << 2,   /* sys_enter has seen this task: a sys_exit without an entry is a seccomp refusal */
 	TASK_ADOPTED = 1 << 3, /* first seen in a container's cgroup, not at its fork or cgroup move */
+	TASK_CONTAINER = 1 << 4, /* ran, or descends from a task that ran, as the container's: for good */
+	TASK_LIVE = 1 << 5,      /* counted in its container's live tasks */
 };
 
 /* Path and socket sub-classes of an outcome (and of an event). */
@@ -160,7 +167,8 @@ enum path_class {
 	PATH_BLOCK_DEVICE = 3,   /* a block device node, /dev/mem, /dev/kmem, /dev/port */
 	PATH_RUNTIME_SOCKET = 4, /* a container runtime's API */
 	PATH_UEVENT_HELPER = 5,  /* /sys/kernel/uevent_helper, for writing */
-	PATH_CLASSES = 6,
+	PATH_PROC_MEM = 6,       /* another task's /proc/<pid>/mem, for writing */
+	PATH_CLASSES = 7,
 };
 
 /* Where a counted syscall came from. */
@@ -182,10 +190,9 @@ enum lost_reason {
 	LOST_CGROUP_RINGBUF_FULL,  /* the cgroup ring buffer */
 	LOST_CONTAINER_LIMIT,      /* the per-container map is full: a new container is not counted */
 	LOST_SUBCGROUP_LIMIT,      /* a container made more sub-cgroups than its budget */
-	LOST_DENIED_BUDGET,        /* a container named more distinct denied syscalls than its budget */
-	LOST_DENIED_MAP_FULL,      /* the denied-syscall map is full */
 	LOST_TASK_STORAGE,         /* a task record could not be created */
 	LOST_URING_MAP_FULL,       /* io_uring requests in flight overflowed their map */
+	LOST_ARGS_UNREADABLE,      /* a call's arguments could be read neither at entry nor at exit */
 	LOST_REASONS,
 };
 

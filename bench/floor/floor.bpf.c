@@ -24,8 +24,14 @@ int floor_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
-SEC("tp_btf/sched_process_fork")
-int BPF_PROG(floor_sched_process_fork)
+SEC("tp_btf/task_newtask")
+int BPF_PROG(floor_task_newtask)
+{
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(floor_sched_process_exit)
 {
 	return 0;
 }

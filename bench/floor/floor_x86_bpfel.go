@@ -21,9 +21,10 @@ const (
 	floorProgFloorCgroupMkdir      = "floor_cgroup_mkdir"
 	floorProgFloorCgroupRmdir      = "floor_cgroup_rmdir"
 	floorProgFloorSchedProcessExec = "floor_sched_process_exec"
-	floorProgFloorSchedProcessFork = "floor_sched_process_fork"
+	floorProgFloorSchedProcessExit = "floor_sched_process_exit"
 	floorProgFloorSysEnter         = "floor_sys_enter"
 	floorProgFloorSysExit          = "floor_sys_exit"
+	floorProgFloorTaskNewtask      = "floor_task_newtask"
 )
 
 // loadFloor returns the embedded CollectionSpec for floor.
@@ -73,9 +74,10 @@ type floorProgramSpecs struct {
 	FloorCgroupMkdir      *ebpf.ProgramSpec `ebpf:"floor_cgroup_mkdir"`
 	FloorCgroupRmdir      *ebpf.ProgramSpec `ebpf:"floor_cgroup_rmdir"`
 	FloorSchedProcessExec *ebpf.ProgramSpec `ebpf:"floor_sched_process_exec"`
-	FloorSchedProcessFork *ebpf.ProgramSpec `ebpf:"floor_sched_process_fork"`
+	FloorSchedProcessExit *ebpf.ProgramSpec `ebpf:"floor_sched_process_exit"`
 	FloorSysEnter         *ebpf.ProgramSpec `ebpf:"floor_sys_enter"`
 	FloorSysExit          *ebpf.ProgramSpec `ebpf:"floor_sys_exit"`
+	FloorTaskNewtask      *ebpf.ProgramSpec `ebpf:"floor_task_newtask"`
 }
 
 // floorMapSpecs contains maps before they are loaded into the kernel.
@@ -131,9 +133,10 @@ type floorPrograms struct {
 	FloorCgroupMkdir      *ebpf.Program `ebpf:"floor_cgroup_mkdir"`
 	FloorCgroupRmdir      *ebpf.Program `ebpf:"floor_cgroup_rmdir"`
 	FloorSchedProcessExec *ebpf.Program `ebpf:"floor_sched_process_exec"`
-	FloorSchedProcessFork *ebpf.Program `ebpf:"floor_sched_process_fork"`
+	FloorSchedProcessExit *ebpf.Program `ebpf:"floor_sched_process_exit"`
 	FloorSysEnter         *ebpf.Program `ebpf:"floor_sys_enter"`
 	FloorSysExit          *ebpf.Program `ebpf:"floor_sys_exit"`
+	FloorTaskNewtask      *ebpf.Program `ebpf:"floor_task_newtask"`
 }
 
 func (p *floorPrograms) Close() error {
@@ -143,9 +146,10 @@ func (p *floorPrograms) Close() error {
 		p.FloorCgroupMkdir,
 		p.FloorCgroupRmdir,
 		p.FloorSchedProcessExec,
-		p.FloorSchedProcessFork,
+		p.FloorSchedProcessExit,
 		p.FloorSysEnter,
 		p.FloorSysExit,
+		p.FloorTaskNewtask,
 	)
 }
 

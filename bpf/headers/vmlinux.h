@@ -191,6 +191,8 @@ struct nsproxy {
 	struct mnt_namespace *mnt_ns;
 };
 
+struct mm_struct;
+
 struct task_struct {
 	struct thread_info thread_info;
 	int pid;
@@ -205,6 +207,7 @@ struct task_struct {
 	struct nsproxy *nsproxy;
 	struct css_set *cgroups;
 	struct bpf_local_storage *bpf_storage;
+	struct mm_struct *mm;
 };
 
 struct sock_common {

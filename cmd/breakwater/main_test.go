@@ -187,7 +187,7 @@ func TestCheckReportsEveryHook(t *testing.T) {
 		t.Fatalf("check: %v\n%s", err, out)
 	}
 	for _, want := range []string{"BTF:           yes", "raw_tp/sys_enter             usable", "raw_tp/sys_exit              usable",
-		"tp_btf/sched_process_exec    usable", "tp_btf/cgroup_mkdir          usable", "tp_btf/sched_process_fork    usable",
+		"tp_btf/sched_process_exec    usable", "tp_btf/cgroup_mkdir          usable", "tp_btf/task_newtask          usable",
 		"tp_btf/cgroup_attach_task    usable", "tp_btf/cap_capable           usable", "ia32 emulation               enabled",
 		"the kernel's own, from cap_capable", "docker                       reached", "containerd                   reached",
 		"all 10 escape techniques"} {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -32,7 +33,7 @@ var (
 		"Most containers tracked at once; more are counted in breakwater_bpf_events_lost_total{reason=\"container_limit\"}.").Default("1024")
 	maxContainers = maxContainersFlag.Int()
 	deniedBudget  = kingpin.Flag("collector.security.denied-budget",
-		"Distinct denied syscalls (syscall, reason, errno) counted per container; more are counted in breakwater_bpf_events_lost_total{reason=\"denied_budget\"}.").Default("32").Uint32()
+		"Distinct denied syscalls (syscall, reason, errno) counted per container; refused calls past it count under syscall=\"other\", errno=\"other\", so totals stay exact.").Default(strconv.Itoa(bpf.DefaultDeniedBudget)).Uint32()
 	eventIntervalFlag = kingpin.Flag("collector.security.event-interval",
 		"Shortest gap between two escape events (log lines, Alertmanager pushes) for the same container, syscall and result; repeats within it travel as a count with the next event, see breakwater_bpf_events_folded_total. 0 sends every attempt.").Default("10ms")
 	eventInterval = eventIntervalFlag.Duration()
@@ -271,7 +272,7 @@ func (c *Collector) housekeep(ctx context.Context) {
 }
 
 func (c *Collector) expire() {
-	for _, id := range c.containers.expire(time.Now()) {
+	for _, id := range c.containers.expire(time.Now(), c.probe.HasLiveTasks) {
 		if err := c.probe.Forget(id); err != nil {
 			c.logger.Error("dropping counters of expired container", "cgroup_id", id, "err", err)
 		}

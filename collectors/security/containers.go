@@ -105,8 +105,11 @@ func (t *containerTable) evict(id uint64) {
 // them: those removed longer than expiry ago, and the oldest removed ones
 // beyond max. The kernel's map holds 2*max containers, so removed ones
 // waiting out their expiry never crowd out the live containers' entries;
-// under churn a removed container's series go early instead.
-func (t *containerTable) expire(now time.Time) []uint64 {
+// under churn a removed container's series go early instead. A container
+// whose cgroup is gone but which still has live tasks (alive, from the
+// kernel's count) is not removed at all: a process that left and deleted
+// its cgroup is still the container's, and so are its counters.
+func (t *containerTable) expire(now time.Time, alive func(id uint64) bool) []uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []uint64
@@ -114,6 +117,7 @@ func (t *containerTable) expire(now time.Time) []uint64 {
 	for id, c := range t.byID {
 		switch {
 		case c.removed.IsZero():
+		case alive != nil && alive(id):
 		case now.Sub(c.removed) >= t.expiry:
 			out = append(out, id)
 		default:

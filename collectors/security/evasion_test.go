@@ -164,6 +164,18 @@ func evasionCases(t *testing.T) []evasion {
 		// Only capabilities that reach the host are a container's.
 		{name: "userns-exec-caps", runArgs: []string{"--security-opt", "seccomp=unconfined"}, args: []string{"userns-exec"},
 			want: map[string]float64{"namespace/allowed": 1}, heldCaps: map[string]float64{}},
+		// Every door to a technique's object, each next to its control.
+		{name: "proc-mem-other", args: []string{"proc-mem", "other"}, want: map[string]float64{"ptrace/allowed": 1}},
+		{name: "proc-mem-self", args: []string{"proc-mem", "self"}, want: empty},
+		{name: "traceme-setregs", args: []string{"traceme-setregs"}, want: map[string]float64{"ptrace/allowed": 1}},
+		{name: "sysctl-deeper", args: []string{"open-write", "/proc/sys/kernel/usermodehelper/bset"}, want: map[string]float64{"proc_sys_write/blocked": 1}},
+		{name: "sysctl-deeper-priv", priv: true, runArgs: unconfinedPaths, args: []string{"open-write", "/proc/sys/kernel/usermodehelper/bset"}, seen: "proc_sys_write"},
+		{name: "sysctl-not-kernel", args: []string{"open-write", "/proc/sys/net/core/somaxconn"}, want: empty},
+		{name: "connect-wide-addrlen", args: []string{"connect-widelen", "/var/run/docker.sock"}, want: map[string]float64{"runtime_socket/blocked": 1}},
+		// Names that only look like a technique's object.
+		{name: "release-agent-lookalike", args: []string{"open-write", "/tmp/release_agent"}, want: empty},
+		{name: "release-agent-cgroup-path", args: []string{"open-write", "/sys/fs/cgroup/memory/release_agent"}, want: map[string]float64{"cgroup_release_agent/blocked": 1}},
+		{name: "above-table-priv", priv: true, args: []string{"above-table"}, want: empty, denied: empty},
 		// Benign neighbours move nothing.
 		{name: "benign", priv: true, args: []string{"benign"}, want: empty, denied: empty, caps: map[string]float64{}},
 	}

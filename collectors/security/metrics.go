@@ -100,7 +100,7 @@ func (c *Collector) Update(ch chan<- prometheus.Metric) error {
 	if err != nil {
 		return err
 	}
-	ns, mounts, caps, escapes, held := series{}, series{}, series{}, series{}, series{}
+	ns, mounts, caps, escapes, held, ds := series{}, series{}, series{}, series{}, series{}, series{}
 	for id, st := range stats {
 		ident, ok := c.identityOf(ctx, id)
 		if !ok {
@@ -130,6 +130,12 @@ func (c *Collector) Update(ch chan<- prometheus.Metric) error {
 				}
 			}
 		}
+		// Refused calls past the container's budget of distinct keys.
+		for i, over := range st.DeniedOver {
+			{
+				ds.add(ident, float64(over), "other", "other", bpf.DenyReasonNames[bpf.DenyReason(i+1)])
+			}
+		}
 		for _, bit := range dangerousCaps {
 			if st.ExecCaps&(1<<bit) != 0 {
 				held[strings.Join(append(ident.LabelValues(), capabilityName(int(bit))), sep)] = 1
@@ -146,7 +152,6 @@ func (c *Collector) Update(ch chan<- prometheus.Metric) error {
 	if err != nil {
 		return err
 	}
-	ds := series{}
 	for _, d := range denied {
 		ident, ok := c.identityOf(ctx, d.Key.Container)
 		if !ok {

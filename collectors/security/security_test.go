@@ -500,9 +500,10 @@ func waitFor(t *testing.T, cond func() bool, format string, args ...any) {
 }
 
 // TestDeniedBudgetIsPerContainer gives each container a budget of two
-// distinct denied syscalls: a container that overflows its budget is
-// counted as such and nothing crashes; its escape counters, and every other
-// container's denied syscalls, stay exact.
+// distinct denied syscalls: the refused calls of a container past its
+// budget count under syscall "other", so its total stays exact and nothing
+// is lost; its escape counters, and every other container's denied
+// syscalls, stay exact.
 func TestDeniedBudgetIsPerContainer(t *testing.T) {
 	testenv.RequireRoot(t)
 	r := newCollector(t, Config{DeniedBudget: 2}, nil)
@@ -510,15 +511,49 @@ func TestDeniedBudgetIsPerContainer(t *testing.T) {
 	// by seccomp) in one container: one more than its budget.
 	runAttempt(t, "bw-sec-budget-greedy", nil, "many-denied")
 	runAttempt(t, "bw-sec-budget-other", nil, "unshare-user", "3")
-	lost := r.series(t, "breakwater_bpf_events_lost_total", map[string]string{"reason": "denied_budget"}, "reason")
-	if lost["denied_budget"] == 0 {
-		t.Errorf("overflow of a container's denied budget not counted: %v", lost)
+	greedy := r.series(t, "breakwater_syscalls_denied_total", map[string]string{"name": "bw-sec-budget-greedy"}, "syscall", "errno", "reason")
+	if len(greedy) != 3 || greedy["other/other/seccomp"] != 1 || sum(greedy) != 3 {
+		t.Errorf("denied syscalls of the container over budget = %v, want two keys and other/other/seccomp 1", greedy)
 	}
 	if got := r.series(t, "breakwater_syscalls_denied_total", map[string]string{"name": "bw-sec-budget-other"}, "syscall"); got["unshare"] != 3 {
 		t.Errorf("another container's denied syscalls must stay exact: %v", got)
 	}
 	if got := r.series(t, "breakwater_escape_attempts_total", map[string]string{"name": "bw-sec-budget-greedy"}, "technique", "result"); got["mount/blocked"] != 1 || got["namespace/blocked"] != 1 {
 		t.Errorf("escape counters of the container over budget = %v, want exact", got)
+	}
+	if lost := r.series(t, "breakwater_bpf_events_lost_total", nil, "reason"); sum(lost) != 0 {
+		t.Errorf("a container over its denied budget lost events: %v", lost)
+	}
+}
+
+// TestReconFitsDefaultBudget runs a recon scan (what amicontained does:
+// every call a default profile may refuse) in a default container: with
+// the default budget every refused call has its own series; with a small
+// one the total is the same, the excess under syscall "other".
+func TestReconFitsDefaultBudget(t *testing.T) {
+	testenv.RequireRoot(t)
+	var totals []float64
+	for _, budget := range []uint32{0, 8} {
+		r := newCollector(t, Config{DeniedBudget: budget}, nil)
+		name := fmt.Sprintf("bw-sec-recon-%d", budget)
+		t.Log(runAttempt(t, name, nil, "recon"))
+		got := r.series(t, "breakwater_syscalls_denied_total", map[string]string{"name": name}, "syscall", "errno", "reason")
+		other := 0.0
+		for k, v := range got {
+			if strings.HasPrefix(k, "other/") {
+				other += v
+			}
+		}
+		switch {
+		case budget == 0 && (other != 0 || len(got) < 40):
+			t.Errorf("default budget: %d denied series, %v under other; want every refused call named (40 or more): %v", len(got), other, got)
+		case budget != 0 && (other == 0 || len(got) > int(budget)+2):
+			t.Errorf("budget %d: %d series, %v under other: %v", budget, len(got), other, got)
+		}
+		totals = append(totals, sum(got))
+	}
+	if totals[0] != totals[1] {
+		t.Errorf("refused calls of the same scan: %v with the default budget, %v with 8", totals[0], totals[1])
 	}
 }
 
@@ -623,4 +658,12 @@ func mustCgroups(t *testing.T, root string) []identity.Cgroup {
 		t.Fatal(err)
 	}
 	return cgs
+}
+
+func sum(m map[string]float64) float64 {
+	total := 0.0
+	for _, v := range m {
+		total += v
+	}
+	return total
 }

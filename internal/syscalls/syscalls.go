@@ -47,8 +47,17 @@ func (a ABI) String() string {
 	return "unknown"
 }
 
-// Name returns a syscall's name, or "unknown" for a number the ABI's table lacks.
+// Other is the slot the BPF programs give every number beyond the tables
+// (OTHER_SLOT): no syscall of any ABI has it. Refused calls past a
+// container's denied budget count under its name too.
+const Other = Slots - 1
+
+// Name returns a syscall's name, "other" for Other, or "unknown" for a
+// number the ABI's table lacks.
 func Name(abi ABI, nr uint32) string {
+	if nr == Other {
+		return "other"
+	}
 	if int(abi) < len(tables) {
 		if name, ok := tables[abi][nr]; ok {
 			return name

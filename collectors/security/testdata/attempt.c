@@ -64,6 +64,31 @@ static int attempt(int argc, char **argv)
 		for (int i = 0; i < n; i++)
 			r = unshare(CLONE_NEWUSER);
 		report(t, r);
+	} else if (!strcmp(t, "recon")) {
+		/* What amicontained does: try the calls a default profile may
+		 * refuse and say which were refused. Each with zero arguments:
+		 * refused before it runs, or failing harmlessly (EFAULT, EINVAL,
+		 * EPERM) when it does run. */
+		static const long calls[] = {
+			SYS_acct, SYS_add_key, SYS_bpf, SYS_clock_adjtime, SYS_clock_settime, SYS_delete_module,
+			SYS_finit_module, SYS_get_mempolicy, SYS_init_module, SYS_ioperm, SYS_iopl, SYS_kcmp,
+			SYS_kexec_file_load, SYS_kexec_load, SYS_keyctl, SYS_mbind, SYS_mount, SYS_move_pages,
+			SYS_name_to_handle_at, SYS_open_by_handle_at, SYS_perf_event_open, SYS_pivot_root,
+			SYS_process_vm_readv, SYS_process_vm_writev, SYS_quotactl, SYS_reboot, SYS_request_key,
+			SYS_set_mempolicy, SYS_setns, SYS_settimeofday, SYS_swapon, SYS_swapoff, SYS_sysfs,
+			SYS_umount2, SYS_unshare, SYS_userfaultfd, SYS_ustat, SYS_fsopen, SYS_fsconfig, SYS_fsmount,
+			SYS_fspick, SYS_move_mount, SYS_open_tree, SYS_mount_setattr, SYS_quotactl_fd, SYS_clone3,
+			SYS_lookup_dcookie, SYS_nfsservctl, SYS_uselib, SYS__sysctl, SYS_create_module,
+			SYS_get_kernel_syms, SYS_query_module, SYS_syslog, SYS_setdomainname,
+			SYS_sethostname, SYS_io_pgetevents, SYS_pkey_alloc, SYS_mq_open, SYS_migrate_pages,
+			SYS_set_mempolicy_home_node, SYS_landlock_create_ruleset, SYS_memfd_secret,
+			SYS_process_madvise, SYS_futex_waitv,
+		};
+		int refused = 0;
+		for (unsigned i = 0; i < sizeof(calls) / sizeof(calls[0]); i++)
+			if (syscall(calls[i], 0, 0, 0, 0, 0, 0) < 0 && (errno == EPERM || errno == EACCES || errno == ENOSYS))
+				refused++;
+		printf("recon: %d of %zu refused\n", refused, sizeof(calls) / sizeof(calls[0]));
 	} else if (!strcmp(t, "many-denied")) { /* three distinct calls Docker's seccomp profile refuses */
 		report("unshare", unshare(CLONE_NEWUSER));
 		mkdir("/tmp/bwmnt", 0700);

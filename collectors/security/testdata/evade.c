@@ -11,6 +11,9 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <elf.h>
 #include <sys/sendfile.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -385,6 +388,56 @@ static int evade(int argc, char **argv)
 		int st = 0;
 		waitpid(child, &st, 0);
 		printf("userns-mount: child exit %d\n", WEXITSTATUS(st));
+	} else if (!strcmp(t, "proc-mem")) {
+		/* proc-mem other|self: open a task's memory file for writing (a
+		 * child of ours, which the same user may trace; or our own). */
+		char path[64] = "/proc/self/mem";
+		pid_t child = 0;
+		if (!strcmp(a, "other")) {
+			child = fork();
+			if (child == 0) {
+				pause();
+				_exit(0);
+			}
+			snprintf(path, sizeof(path), "/proc/%d/mem", child);
+		}
+		open_report(t, open(path, O_RDWR));
+		if (child > 0) {
+			kill(child, SIGKILL);
+			waitpid(child, 0, 0);
+		}
+	} else if (!strcmp(t, "traceme-setregs")) {
+		/* The child asks to be traced; the parent, never attaching, then
+		 * rewrites its registers. */
+		pid_t child = fork();
+		if (child == 0) {
+			ptrace(PTRACE_TRACEME, 0, 0, 0);
+			raise(SIGSTOP);
+			_exit(0);
+		}
+		waitpid(child, 0, 0);
+		struct user_regs_struct regs;
+#if defined(__x86_64__) || defined(__i386__)
+		ptrace(PTRACE_GETREGS, child, 0, &regs);
+		report(t, ptrace(PTRACE_SETREGS, child, 0, &regs));
+#else
+		struct iovec iov = {&regs, sizeof(regs)};
+		ptrace(PTRACE_GETREGSET, child, NT_PRSTATUS, &iov);
+		report(t, ptrace(PTRACE_SETREGSET, child, NT_PRSTATUS, &iov));
+#endif
+		kill(child, SIGKILL);
+		waitpid(child, 0, 0);
+	} else if (!strcmp(t, "above-table")) {
+		/* A number past every table whose low bits are mount's. */
+		report(t, syscall(1024 + SYS_mount, "none", "/tmp", "tmpfs", 0, ""));
+	} else if (!strcmp(t, "connect-widelen")) {
+		/* connect PATH with junk in the upper half of addrlen's register,
+		 * which the kernel reads as an int. */
+		struct sockaddr_un sa;
+		int s = socket(AF_UNIX, SOCK_STREAM, 0);
+		long len = unix_addr(&sa, a) | (long)0xffffffff00000000UL;
+		report(t, syscall(SYS_connect, s, &sa, len));
+		close(s);
 	} else if (!strcmp(t, "open-write")) {
 		/* open-write PATH: open for writing and close, nothing written. */
 		open_report(t, open(a, O_WRONLY));
