@@ -13,6 +13,7 @@
 
 #define EPERM 1
 #define ENOENT 2
+#define ENOTDIR 20
 #define EACCES 13
 #define EROFS 30
 #define ENOSYS 38
@@ -22,7 +23,11 @@
 #define AF_UNIX 1
 #define AF_INET 2
 #define AF_INET6 10
-#define SYS_CONNECT 3 /* socketcall(2) call number */
+#define SYS_CONNECT 3 /* socketcall(2) call numbers */
+#define SYS_SENDTO 11
+#define SYS_SENDMSG 16
+#define SYS_SENDMMSG 20
+#define MSG_FASTOPEN 0x20000000
 
 #define S_IFMT 00170000
 #define S_IFBLK 0060000
@@ -31,6 +36,7 @@
 #define O_CREAT 00000100
 #define O_TRUNC 00001000
 #define AT_FDCWD -100
+#define RESOLVE_IN_ROOT 0x10
 #define FMODE_WRITE 0x2
 #define SECCOMP_MODE_FILTER 2
 
@@ -49,12 +55,15 @@
 #define PTRACE_SETREGS 13
 #define PTRACE_SETFPREGS 15
 #define PTRACE_ATTACH 16
+#define PTRACE_KILL 8
 #define PTRACE_SETFPXREGS 19      /* i386 */
+#define PTRACE_OLDSETOPTIONS 21   /* x86, AArch32 */
 #define COMPAT_PTRACE_SET_SYSCALL 23 /* AArch32 */
 #define PTRACE_SET_THREAD_AREA 26 /* x86 */
 #define COMPAT_PTRACE_SETVFPREGS 28 /* AArch32 */
 #define PTRACE_ARCH_PRCTL 30      /* x86_64: the tracee's fs and gs bases; AArch32: SETHBPREGS */
 #define PTRACE_POKEMTETAGS 34     /* arm64 */
+#define PTRACE_SETOPTIONS 0x4200 /* PTRACE_O_SUSPEND_SECCOMP among them */
 #define PTRACE_SETSIGINFO 0x4203
 #define PTRACE_SETREGSET 0x4205
 #define PTRACE_SEIZE 0x4206
@@ -196,7 +205,24 @@ struct loop_state {
 	u64 m;    /* walk: the mount it is seen through (struct mount *) */
 	u64 root_d, root_m; /* walk: the process's root */
 	u64 mode; /* walk: enum walk_mode */
-	u64 start; /* basename: after the last '/' */
+	u64 start; /* basename, resolve: where the component being scanned starts */
+	u64 n;     /* resolve: components on the stack */
+	u64 ovf;   /* resolve: components deeper than the stack holds */
+	u64 rooted; /* resolve: at a root, where ".." stays */
+	u64 anchor; /* resolve: enum anchor */
+	s64 anchor_fd; /* resolve: the descriptor of ANCHOR_FD */
+	u64 proc_dir; /* resolve: the starting directory is procfs's root */
+};
+
+/* Where a path resolves from once a magic link of procfs
+ * (/proc/self/root, /proc/self/cwd, /proc/self/fd/N, /dev/fd/N) has
+ * jumped: the rest of the path is relative to it, as the kernel walks it. */
+enum anchor {
+	ANCHOR_START = 0, /* the root, working directory or dirfd the call named */
+	ANCHOR_ROOT,      /* the process's root */
+	ANCHOR_CWD,       /* its working directory */
+	ANCHOR_FD,        /* one of its descriptors */
+	ANCHOR_UNKNOWN,   /* another task's working directory or descriptor */
 };
 
 /* Per-CPU scratch of path classification: too large for the stack. */
@@ -204,6 +230,8 @@ struct path_scratch {
 	char buf[PATH_BUF];
 	struct comps c;
 	struct loop_state l;
+	char stk[COMPS][COMP_LEN]; /* resolve: components from the start, the deepest last */
+	u16 stk_len[COMPS];
 };
 
 struct {
@@ -351,8 +379,9 @@ static __always_inline u8 match_absolute(struct comps *c, bool write)
 	}
 	if (depth_is(c, 2) && IS(1, "dev")) {
 		if (HAS_PREFIX(0, "sd") || HAS_PREFIX(0, "vd") || HAS_PREFIX(0, "hd") || HAS_PREFIX(0, "xvd") ||
-		    HAS_PREFIX(0, "nvme") || HAS_PREFIX(0, "dm-") || HAS_PREFIX(0, "mmcblk") || IS(0, "mem") ||
-		    IS(0, "kmem") || IS(0, "port"))
+		    HAS_PREFIX(0, "nvme") || HAS_PREFIX(0, "dm-") || HAS_PREFIX(0, "mmcblk") || HAS_PREFIX(0, "loop") ||
+		    HAS_PREFIX(0, "nbd") || HAS_PREFIX(0, "md") || HAS_PREFIX(0, "sr") || IS(0, "mem") || IS(0, "kmem") ||
+		    IS(0, "port"))
 			return PATH_BLOCK_DEVICE;
 	}
 	return PATH_NONE;
@@ -372,10 +401,130 @@ static __always_inline void comp_add(struct comps *c, const char *name, u32 len)
 	c->n++;
 }
 
-/* The reverse fold of a path string: components from the end, "." and
- * empty ones dropped, each ".." cancelling the next one to its left. No
- * length is too long: the loop runs over the whole string. */
-static long fold_step(u64 idx, void *unused)
+/* stk_eq reports whether stack entry i is exactly the literal of n bytes. */
+static __always_inline bool stk_eq(struct path_scratch *s, u64 i, const char *lit, u32 n)
+{
+	if (i >= COMPS || s->stk_len[BOUND(i, COMPS - 1)] != n - 1)
+		return false;
+#pragma unroll
+	for (u32 k = 0; k < COMP_LEN; k++) {
+		if (k >= n - 1)
+			return true;
+		if (s->stk[BOUND(i, COMPS - 1)][k] != lit[k])
+			return false;
+	}
+	return false;
+}
+#define STK_IS(i, lit) stk_eq(s, i, lit, sizeof(lit))
+
+/* stk_number returns stack entry i as a decimal number, or -1. */
+static __always_inline s64 stk_number(struct path_scratch *s, u64 i)
+{
+	u32 len;
+	s64 v = 0;
+
+	if (i >= COMPS)
+		return -1;
+	len = s->stk_len[BOUND(i, COMPS - 1)];
+	if (len == 0 || len > 9)
+		return -1;
+#pragma unroll
+	for (u32 k = 0; k < 9; k++) {
+		char ch = s->stk[BOUND(i, COMPS - 1)][k];
+		if (k >= len)
+			break;
+		if (ch < '0' || ch > '9')
+			return -1;
+		v = v * 10 + (ch - '0');
+	}
+	return v;
+}
+
+/* A task directory of procfs: self, thread-self (the caller's), or a
+ * number (some task's). */
+enum task_dir { NOT_TASK_DIR = 0, OWN_TASK_DIR, SOME_TASK_DIR };
+
+static __always_inline u8 task_dir(struct path_scratch *s, u64 i)
+{
+	if (STK_IS(i, "self") || STK_IS(i, "thread-self"))
+		return OWN_TASK_DIR;
+	return stk_number(s, i) >= 0 ? SOME_TASK_DIR : NOT_TASK_DIR;
+}
+
+/* jump follows a magic link the top of the stack has just completed:
+ * <proc>/<task>/root, <proc>/<task>/cwd, <proc>/<task>/fd/N, /dev/fd/N,
+ * where <proc> is /proc from a root or the procfs directory the call
+ * started in. What was on the stack is gone: the rest is relative to where
+ * the link points. */
+static __always_inline void jump(struct path_scratch *s)
+{
+	struct loop_state *l = &s->l;
+	u64 n = l->n, b;
+	u8 td;
+	s64 fd;
+
+	if (l->ovf)
+		return;
+	/* b: where <task> sits, if the stack starts at /proc or in procfs's root. */
+	if (l->rooted && l->anchor != ANCHOR_CWD && l->anchor != ANCHOR_FD && n >= 3 && STK_IS(0, "proc"))
+		b = 1;
+	else if (l->proc_dir && l->anchor == ANCHOR_START && l->skip == 0 && n >= 2)
+		b = 0;
+	else
+		b = 99;
+	if (b != 99 && n == b + 2 && (STK_IS(b + 1, "root") || STK_IS(b + 1, "cwd"))) {
+		td = task_dir(s, b);
+		if (td == NOT_TASK_DIR)
+			return;
+		if (STK_IS(b + 1, "root")) {
+			/* Any task's root: in a container, the container's. */
+			l->anchor = ANCHOR_ROOT;
+			l->rooted = 1;
+		} else {
+			l->anchor = td == OWN_TASK_DIR ? ANCHOR_CWD : ANCHOR_UNKNOWN;
+			l->rooted = 0;
+		}
+		l->n = 0;
+		l->skip = 0;
+		return;
+	}
+	if (b != 99 && n == b + 3 && STK_IS(b + 1, "fd")) {
+		td = task_dir(s, b);
+		fd = stk_number(s, b + 2);
+		if (td == NOT_TASK_DIR || fd < 0)
+			return;
+		l->anchor = td == OWN_TASK_DIR ? ANCHOR_FD : ANCHOR_UNKNOWN;
+		l->anchor_fd = fd;
+		l->rooted = 0;
+		l->n = 0;
+		l->skip = 0;
+		return;
+	}
+	/* /dev/fd is a link to /proc/self/fd. */
+	if (l->rooted && l->anchor != ANCHOR_CWD && l->anchor != ANCHOR_FD && n == 3 && STK_IS(0, "dev") &&
+	    STK_IS(1, "fd") && (fd = stk_number(s, 2)) >= 0) {
+		l->anchor = ANCHOR_FD;
+		l->anchor_fd = fd;
+		l->rooted = 0;
+		l->n = 0;
+		l->skip = 0;
+	}
+}
+
+static __always_inline void dev_fd_parent(struct path_scratch *s)
+{
+	__builtin_memcpy(s->stk[0], "proc", 5);
+	s->stk_len[0] = 4;
+	__builtin_memcpy(s->stk[1], "self", 5);
+	s->stk_len[1] = 4;
+}
+
+/* The forward walk of a path string, as the kernel resolves it:
+ * components from the start, "." and empty ones dropped, ".." taking the
+ * last one back (at a root it stays there; above the starting directory it
+ * is counted in skip, for the dentry walk to climb), procfs's magic links
+ * followed. No length is too long: the loop runs over the whole string. */
+static long resolve_step(u64 idx, void *unused)
 {
 	struct path_scratch *s = scratch();
 	struct loop_state *l;
@@ -387,36 +536,41 @@ static long fold_step(u64 idx, void *unused)
 		return 1;
 	l = &s->l;
 	i = l->pos;
-	ch = i >= 0 ? s->buf[BOUND(i, PATH_BUF - 1)] : '/';
+	ch = i < l->end ? s->buf[BOUND(i, PATH_BUF - 1)] : '/';
 	if (ch != '/') {
-		l->pos--;
+		l->pos++;
 		return 0;
 	}
-	start = (u32)(i + 1);
-	len = (u32)(l->end - i - 1);
+	start = (u32)l->start;
+	len = (u32)(i - (s64)l->start);
 	if (len == 0 || (len == 1 && s->buf[BOUND(start, PATH_BUF - 1)] == '.')) {
 		/* "//" or "." */
 	} else if (len == 2 && s->buf[BOUND(start, PATH_BUF - 1)] == '.' && s->buf[BOUND(start + 1, PATH_BUF - 1)] == '.') {
-		l->skip++;
-	} else if (l->skip) {
-		l->skip--;
-	} else if (s->c.n >= COMPS) {
-		l->full = 1;
-		return 1;
+		if (l->ovf)
+			l->ovf--;
+		else if (l->rooted && l->n == 2 && STK_IS(0, "dev") && STK_IS(1, "fd"))
+			dev_fd_parent(s); /* /dev/fd is a link to /proc/self/fd: its ".." is /proc/self */
+		else if (l->n)
+			l->n--;
+		else if (!l->rooted)
+			l->skip++;
+	} else if (l->n >= COMPS) {
+		l->ovf++;
 	} else {
-		u32 n = BOUND(s->c.n, COMPS - 1);
-		s->c.len[n] = len;
+		u32 n = BOUND(l->n, COMPS - 1);
+		s->stk_len[n] = len;
 		for (u32 k = 0; k < COMP_LEN - 1; k++) {
 			if (k >= len)
 				break;
-			s->c.name[n][k] = s->buf[BOUND(start + k, PATH_BUF - 1)];
+			s->stk[n][k] = s->buf[BOUND(start + k, PATH_BUF - 1)];
 		}
-		s->c.name[n][BOUND(len < COMP_LEN - 1 ? len : COMP_LEN - 1, COMP_LEN - 1)] = 0;
-		s->c.n++;
+		s->stk[n][BOUND(len < COMP_LEN - 1 ? len : COMP_LEN - 1, COMP_LEN - 1)] = 0;
+		l->n++;
+		jump(s);
 	}
-	l->end = i;
-	l->pos--;
-	return i < 0 ? 1 : 0;
+	l->start = i + 1;
+	l->pos = i + 1;
+	return i >= l->end ? 1 : 0;
 }
 
 enum walk_mode {
@@ -555,7 +709,8 @@ static __always_inline u8 classify_file(struct file *f, bool *write_out)
  * it is inside that directory's filesystem and as the process sees it from
  * its root. kernel says whether name points to kernel memory (io_uring's
  * own copy) or to the caller's. */
-static __always_inline u8 classify_path(struct task_struct *t, long dirfd, const void *name, bool kernel, bool write)
+static __always_inline u8 classify_path(struct task_struct *t, long dirfd, const void *name, bool kernel, bool write,
+					bool in_root)
 {
 	struct path_scratch *s = scratch();
 	struct place dir, root;
@@ -576,25 +731,13 @@ static __always_inline u8 classify_path(struct task_struct *t, long dirfd, const
 	if (len <= 1)
 		return PATH_NONE;
 	len--; /* without the NUL */
-	comps_reset(&s->c, 0);
-	s->l.pos = len - 1;
-	s->l.end = len;
-	s->l.skip = 0;
-	s->l.full = 0;
-	bpf_loop(PATH_BUF + 1, fold_step, 0, 0);
-	skip = s->l.skip;
-	if (s->l.full) {
-		/* More than COMPS components below whatever is above: every
-		 * pattern is anchored, none matches (docs/security-metrics.md). */
-		return PATH_NONE;
-	}
-	tail = s->c.n;
 
+	/* Where the call starts: the root for an absolute path (or, with
+	 * in_root, the dirfd as openat2's RESOLVE_IN_ROOT makes it), else the
+	 * working directory or dirfd. */
 	root.d = BPF_CORE_READ(t, fs, root.dentry);
 	root.m = BPF_CORE_READ(t, fs, root.mnt);
-	if (s->buf[0] == '/') {
-		dir = root;
-	} else if ((int)dirfd == AT_FDCWD) {
+	if ((int)dirfd == AT_FDCWD) {
 		dir.d = BPF_CORE_READ(t, fs, pwd.dentry);
 		dir.m = BPF_CORE_READ(t, fs, pwd.mnt);
 	} else {
@@ -604,6 +747,59 @@ static __always_inline u8 classify_path(struct task_struct *t, long dirfd, const
 		dir.d = BPF_CORE_READ(df, f_path.dentry);
 		dir.m = BPF_CORE_READ(df, f_path.mnt);
 	}
+	if (in_root)
+		root = dir;
+	else if (s->buf[0] == '/')
+		dir = root;
+
+	s->l.pos = 0;
+	s->l.start = 0;
+	s->l.end = len;
+	s->l.skip = 0;
+	s->l.n = 0;
+	s->l.ovf = 0;
+	s->l.rooted = s->buf[0] == '/' || in_root;
+	s->l.anchor = ANCHOR_START;
+	s->l.anchor_fd = -1;
+	dd = dir.d;
+	magic = BPF_CORE_READ(dd, d_sb, s_magic);
+	s->l.proc_dir = !s->l.rooted && magic == PROC_SUPER_MAGIC && dd == BPF_CORE_READ(dd, d_parent);
+	bpf_loop(PATH_BUF + 1, resolve_step, 0, 0);
+	if (s->l.ovf) {
+		/* Deeper than COMPS components: every pattern is anchored
+		 * and none is that deep (docs/security-metrics.md). */
+		return PATH_NONE;
+	}
+	switch (s->l.anchor) {
+	case ANCHOR_ROOT:
+		dir = root;
+		break;
+	case ANCHOR_CWD:
+		dir.d = BPF_CORE_READ(t, fs, pwd.dentry);
+		dir.m = BPF_CORE_READ(t, fs, pwd.mnt);
+		break;
+	case ANCHOR_FD:
+		/* The file itself when nothing follows: walking from it names it. */
+		df = task_file(t, s->l.anchor_fd);
+		if (!df)
+			return PATH_NONE;
+		dir.d = BPF_CORE_READ(df, f_path.dentry);
+		dir.m = BPF_CORE_READ(df, f_path.mnt);
+		break;
+	case ANCHOR_UNKNOWN:
+		return PATH_NONE; /* another task's: not followed (docs/security-metrics.md) */
+	}
+	skip = s->l.skip;
+	/* The components, deepest first, as the dentry walk continues them. */
+	comps_reset(&s->c, 0);
+	tail = (u32)s->l.n;
+	for (u32 k = 0; k < COMPS; k++) {
+		if (k >= tail)
+			break;
+		__builtin_memcpy(s->c.name[k], s->stk[BOUND(tail - 1 - k, COMPS - 1)], COMP_LEN);
+		s->c.len[k] = s->stk_len[BOUND(tail - 1 - k, COMPS - 1)];
+	}
+	s->c.n = tail;
 
 	/* The object, if the path stays inside the directory's filesystem. */
 	dd = dir.d;
@@ -795,14 +991,18 @@ static __always_inline u8 path_technique(u8 sub)
 }
 
 /* ptrace_changes_tracee reports whether a ptrace request attaches to
- * another task or changes it: its memory, registers, signals or syscalls
- * (after PTRACE_TRACEME the tracer needs no attach). Reads and resumes are
- * not counted. */
+ * another task or changes it: its memory, registers, signals, syscalls,
+ * tracing options (PTRACE_O_SUSPEND_SECCOMP turns the tracee's seccomp
+ * off) or life (after PTRACE_TRACEME the tracer needs no attach). Reads and
+ * resumes, with or without a signal a kill() could send, are not counted. */
 static __always_inline bool ptrace_changes_tracee(u64 req)
 {
 	switch (req) {
 	case PTRACE_ATTACH:
 	case PTRACE_SEIZE:
+	case PTRACE_KILL:
+	case PTRACE_OLDSETOPTIONS:
+	case PTRACE_SETOPTIONS:
 	case PTRACE_POKETEXT:
 	case PTRACE_POKEDATA:
 	case PTRACE_POKEUSR:

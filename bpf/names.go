@@ -45,6 +45,9 @@ const (
 	ClassSocketcall   = securitySyscallClassSC_SOCKETCALL
 	ClassMknod        = securitySyscallClassSC_MKNOD
 	ClassMknodat      = securitySyscallClassSC_MKNODAT
+	ClassSendto       = securitySyscallClassSC_SENDTO
+	ClassSendmsg      = securitySyscallClassSC_SENDMSG
+	ClassSendmmsg     = securitySyscallClassSC_SENDMMSG
 	TechniqueNone     = securityTechniqueTECH_NONE
 	NsOpNone          = securityNsOpNSOP_NONE
 	MountOpNone       = securityMountOpMOUNTOP_NONE

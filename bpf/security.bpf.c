@@ -411,13 +411,77 @@ static __always_inline void mark_seen(struct task_rec *r, u8 abi, u32 slot)
 		__sync_fetch_and_or(&st->syscalls[abi][w], bit);
 }
 
+enum socketcall_args {
+	SOCKETCALL_RESOLVED = 0,       /* p is now the call it stands for */
+	SOCKETCALL_UNREADABLE,         /* p stays SC_SOCKETCALL: its block could not be read */
+	SOCKETCALL_NOT_CONNECTING,     /* a send without fast open */
+};
+
+/* socketcall_args reads the argument block of an ia32 socketcall (call
+ * number in args[2], block in args[3]) into p, as the call it stands for. */
+static __always_inline u8 socketcall_args(struct pending *p)
+{
+	u32 a[6] = {};
+	u32 call = (u32)p->args[2];
+	long err;
+
+	if (call == SYS_SENDTO)
+		err = bpf_probe_read_user(a, 6 * sizeof(u32), (void *)p->args[3]);
+	else if (call == SYS_SENDMMSG)
+		err = bpf_probe_read_user(a, 4 * sizeof(u32), (void *)p->args[3]);
+	else
+		err = bpf_probe_read_user(a, 3 * sizeof(u32), (void *)p->args[3]);
+	if (err)
+		return SOCKETCALL_UNREADABLE;
+	p->args[0] = (u64)(s64)(int)a[0];
+	p->args[1] = a[1];
+	switch (call) {
+	case SYS_CONNECT:
+		p->class = SC_CONNECT;
+		p->args[2] = (u64)(s64)(int)a[2];
+		return SOCKETCALL_RESOLVED;
+	case SYS_SENDTO:
+		p->class = SC_SENDTO;
+		p->args[1] = a[4];
+		p->args[2] = (u64)(s64)(int)a[5];
+		return (a[3] & MSG_FASTOPEN) ? SOCKETCALL_RESOLVED : SOCKETCALL_NOT_CONNECTING;
+	case SYS_SENDMSG:
+		p->class = SC_SENDMSG;
+		return (a[2] & MSG_FASTOPEN) ? SOCKETCALL_RESOLVED : SOCKETCALL_NOT_CONNECTING;
+	}
+	p->class = SC_SENDMMSG;
+	return (a[3] & MSG_FASTOPEN) ? SOCKETCALL_RESOLVED : SOCKETCALL_NOT_CONNECTING;
+}
+
+/* msg_name reads where a struct msghdr (or an mmsghdr's first) sends to:
+ * its msg_name and msg_namelen, in the caller's ABI. */
+static __always_inline void msg_name(struct pending *p)
+{
+	struct {
+		u64 name;
+		s32 len;
+	} m = {};
+	u32 m32[2] = {};
+
+	if (p->abi == ABI_COMPAT) {
+		if (bpf_probe_read_user(m32, sizeof(m32), (void *)p->args[1]) == 0) {
+			m.name = m32[0];
+			m.len = (s32)m32[1];
+		}
+	} else {
+		bpf_probe_read_user(&m, sizeof(m), (void *)p->args[1]);
+	}
+	p->args[1] = m.name;
+	p->args[2] = (u64)(s64)m.len;
+}
+
 /* classify_enter fills p for a syscall of a class breakwater looks at and
  * reports whether the call may be an outcome worth counting. It runs at
  * entry, and at exit for calls the seccomp filter refused before entry. */
 static __always_inline bool classify_enter(struct task_struct *t, const struct pt_regs *regs, u8 abi, u32 slot,
 					   const volatile struct syscall_desc *d, struct pending *p)
 {
-	u32 sargs[3] = {};
+	u32 call;
 
 	p->nr = slot;
 	p->abi = abi;
@@ -474,20 +538,31 @@ static __always_inline bool classify_enter(struct task_struct *t, const struct p
 		p->args[1] = sc_arg(regs, abi, 1);
 		p->args[2] = (u64)(s64)(int)sc_arg(regs, abi, 2); /* addrlen is an int */
 		return true;
-	case SC_SOCKETCALL:
-		/* ia32's socketcall(SYS_CONNECT, {fd, addr, len}): the same
-		 * connect. Arguments not readable yet are read at exit, after the
-		 * kernel's own copy faulted them in. */
-		if ((u32)sc_arg(regs, abi, 0) != SYS_CONNECT)
-			return false;
-		p->args[3] = sc_arg(regs, abi, 1);
-		if (bpf_probe_read_user(sargs, sizeof(sargs), (void *)p->args[3]))
-			return true; /* still SC_SOCKETCALL: exit reads them */
-		p->class = SC_CONNECT;
-		p->args[0] = (u64)(s64)(int)sargs[0];
-		p->args[1] = sargs[1];
-		p->args[2] = (u64)(s64)(int)sargs[2];
+	case SC_SENDTO:
+		if (!((u32)sc_arg(regs, abi, 3) & MSG_FASTOPEN))
+			return false; /* only a fast open connects */
+		p->args[0] = (u64)(s64)(int)sc_arg(regs, abi, 0);
+		p->args[1] = sc_arg(regs, abi, 4);
+		p->args[2] = (u64)(s64)(int)sc_arg(regs, abi, 5);
 		return true;
+	case SC_SENDMSG:
+	case SC_SENDMMSG:
+		if (!((u32)sc_arg(regs, abi, d->class == SC_SENDMSG ? 2 : 3) & MSG_FASTOPEN))
+			return false;
+		p->args[0] = (u64)(s64)(int)sc_arg(regs, abi, 0);
+		p->args[1] = sc_arg(regs, abi, 1);
+		return true;
+	case SC_SOCKETCALL:
+		/* ia32's socketcall(call, args): connect, and sendto, sendmsg and
+		 * sendmmsg with fast open, the same calls. Arguments not readable
+		 * yet are read at exit, after the kernel's own copy faulted them
+		 * in. */
+		call = (u32)sc_arg(regs, abi, 0);
+		if (call != SYS_CONNECT && call != SYS_SENDTO && call != SYS_SENDMSG && call != SYS_SENDMMSG)
+			return false;
+		p->args[2] = call;
+		p->args[3] = sc_arg(regs, abi, 1);
+		return socketcall_args(p) != SOCKETCALL_NOT_CONNECTING;
 	case SC_MKNOD:
 		return device_node((u32)sc_arg(regs, abi, 1), (u32)sc_arg(regs, abi, 2));
 	case SC_MKNODAT:
@@ -617,31 +692,36 @@ static __always_inline void finish(struct task_struct *t, u64 container, struct 
 	u8 technique = p->technique, sub = PATH_NONE;
 	const void *detail = 0;
 	bool detail_kernel = false;
-	u32 sargs[3] = {};
 	u64 flags = 0;
-	bool write;
+	bool write, in_root = false;
 	struct file *f;
 
 	if (p->class == SC_SOCKETCALL) {
 		/* Unreadable at entry: the kernel's copy has faulted them in
 		 * by now, unless another thread unmapped them meanwhile. */
-		if (bpf_probe_read_user(sargs, sizeof(sargs), (void *)p->args[3])) {
+		switch (socketcall_args(p)) {
+		case SOCKETCALL_UNREADABLE:
 			count_lost(LOST_ARGS_UNREADABLE);
 			return;
+		case SOCKETCALL_NOT_CONNECTING:
+			return;
 		}
-		p->class = SC_CONNECT;
-		p->args[0] = (u64)(s64)(int)sargs[0];
-		p->args[1] = sargs[1];
-		p->args[2] = (u64)(s64)(int)sargs[2];
+	}
+	/* openat2's open_how, as the kernel copied it; unreadable now, the
+	 * worse case: for writing, from the root. */
+	if (p->class == SC_OPENAT2 && !allowed) {
+		struct open_how how = {};
+		if (bpf_probe_read_user(&how, sizeof(how), (void *)p->args[2]) == 0) {
+			p->write = open_for_write(how.flags);
+			in_root = how.resolve & RESOLVE_IN_ROOT;
+		} else {
+			p->write = 1;
+		}
 	}
 	/* A refusal for writing to a read-only filesystem says the kernel saw
 	 * an open for writing, whatever the flags read. */
 	if (ret == -EROFS)
 		p->write = 1;
-	else if (p->class == SC_OPENAT2 && !allowed && bpf_probe_read_user(&flags, sizeof(flags), (void *)p->args[2]) == 0)
-		p->write = open_for_write(flags); /* open_how.flags, as the kernel copied them */
-	else if (p->class == SC_OPENAT2 && !allowed)
-		p->write = 1; /* unreadable now: classify as the worse case */
 
 	switch (p->class) {
 	case SC_OPEN:
@@ -654,7 +734,10 @@ static __always_inline void finish(struct task_struct *t, u64 container, struct 
 			if (f)
 				sub = classify_file(f, &write);
 		} else if (p->class != SC_OPEN_BY_HANDLE) {
-			sub = classify_path(t, (long)p->args[0], (const void *)p->args[1], false, p->write);
+			sub = classify_path(t, (long)p->args[0], (const void *)p->args[1], false, p->write, in_root);
+			/* A device's name with nothing behind it is no device. */
+			if (sub == PATH_BLOCK_DEVICE && (err == ENOENT || err == ENOTDIR))
+				sub = PATH_NONE;
 		}
 		if (sub != PATH_NONE)
 			technique = path_technique(sub);
@@ -663,8 +746,17 @@ static __always_inline void finish(struct task_struct *t, u64 container, struct 
 		if (p->class != SC_OPEN_BY_HANDLE)
 			detail = (const void *)p->args[1];
 		break;
+	case SC_SENDTO:
+	case SC_SENDMSG:
+	case SC_SENDMMSG:
+		/* A fast open connects as it sends: it returns what it sent. */
+		allowed = ret >= 0 || ret == -EINPROGRESS;
+		if (p->class != SC_SENDTO && !allowed)
+			msg_name(p);
+		/* fallthrough */
 	case SC_CONNECT:
-		allowed = ret == 0 || ret == -EINPROGRESS;
+		if (p->class == SC_CONNECT)
+			allowed = ret == 0 || ret == -EINPROGRESS;
 		if (allowed) {
 			f = task_file(t, (long)p->args[0]);
 			if (f)
@@ -1364,7 +1456,8 @@ int BPF_PROG(io_uring_submit_req, struct io_kiocb *req)
 		/* A fixed file slot leaves no descriptor to look at: the path decides. */
 		u->p.args[2] = BPF_CORE_READ(o, file_slot) != 0;
 		u->p.write = open_for_write(BPF_CORE_READ(o, how.flags));
-		u->p.args[3] = classify_path(t, (long)u->p.args[0], name, true, u->p.write);
+		u->p.args[3] = classify_path(t, (long)u->p.args[0], name, true, u->p.write,
+					     op == IORING_OP_OPENAT2 && (BPF_CORE_READ(o, how.resolve) & RESOLVE_IN_ROOT));
 		bpf_probe_read_kernel_str(u->detail, DETAIL_LEN, name);
 	}
 	if (bpf_map_update_elem(&uring_reqs, &key, u, BPF_ANY))

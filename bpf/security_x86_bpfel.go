@@ -192,18 +192,26 @@ type securityPathScratch struct {
 		Pad     uint8
 	}
 	L struct {
-		_     structs.HostLayout
-		Pos   int64
-		End   int64
-		Skip  uint64
-		Full  uint64
-		D     uint64
-		M     uint64
-		RootD uint64
-		RootM uint64
-		Mode  uint64
-		Start uint64
+		_        structs.HostLayout
+		Pos      int64
+		End      int64
+		Skip     uint64
+		Full     uint64
+		D        uint64
+		M        uint64
+		RootD    uint64
+		RootM    uint64
+		Mode     uint64
+		Start    uint64
+		N        uint64
+		Ovf      uint64
+		Rooted   uint64
+		Anchor   uint64
+		AnchorFd int64
+		ProcDir  uint64
 	}
+	Stk    [8][32]int8
+	StkLen [8]uint16
 }
 
 type securityRegsBuf struct {
@@ -242,6 +250,9 @@ const (
 	securitySyscallClassSC_SOCKETCALL     securitySyscallClass = 13
 	securitySyscallClassSC_MKNOD          securitySyscallClass = 14
 	securitySyscallClassSC_MKNODAT        securitySyscallClass = 15
+	securitySyscallClassSC_SENDTO         securitySyscallClass = 16
+	securitySyscallClassSC_SENDMSG        securitySyscallClass = 17
+	securitySyscallClassSC_SENDMMSG       securitySyscallClass = 18
 )
 
 type securitySyscallDesc struct {

@@ -46,6 +46,9 @@ enum syscall_class {
 	SC_SOCKETCALL, /* ia32's multiplexer: call in arg0, u32 args at arg1 */
 	SC_MKNOD,      /* mode in arg1, dev in arg2 */
 	SC_MKNODAT,    /* mode in arg2, dev in arg3 */
+	SC_SENDTO,     /* fd in arg0, flags in arg3, sockaddr in arg4, its length in arg5: a connect with MSG_FASTOPEN */
+	SC_SENDMSG,    /* fd in arg0, struct msghdr * in arg1, flags in arg2: a connect with MSG_FASTOPEN */
+	SC_SENDMMSG,   /* fd in arg0, struct mmsghdr * in arg1, flags in arg3: a connect with MSG_FASTOPEN */
 };
 
 /* Escape techniques, the index of container_stats.escapes. */

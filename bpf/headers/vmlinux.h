@@ -278,6 +278,8 @@ struct filename {
 
 struct open_how {
 	__u64 flags;
+	__u64 mode;
+	__u64 resolve;
 };
 
 struct io_open {

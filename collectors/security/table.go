@@ -20,18 +20,19 @@ type rule struct {
 
 // Table is the syscall table: every syscall breakwater classifies.
 var Table = map[string]rule{
-	"mount":         {class: bpf.ClassPlain, mountOp: "mount", capability: "CAP_SYS_ADMIN", technique: "mount"},
-	"umount":        {class: bpf.ClassPlain, mountOp: "umount", capability: "CAP_SYS_ADMIN"}, // ia32's oldumount
-	"umount2":       {class: bpf.ClassPlain, mountOp: "umount", capability: "CAP_SYS_ADMIN"},
-	"fsopen":        {class: bpf.ClassPlain, mountOp: "fsmount", capability: "CAP_SYS_ADMIN", technique: "mount"},
-	"fsmount":       {class: bpf.ClassPlain, mountOp: "fsmount", capability: "CAP_SYS_ADMIN", technique: "mount"},
-	"fspick":        {class: bpf.ClassPlain, mountOp: "fsmount", capability: "CAP_SYS_ADMIN", technique: "mount"},
-	"fsconfig":      {class: bpf.ClassPlain, mountOp: "fsmount", capability: "CAP_SYS_ADMIN", technique: "mount"},
-	"move_mount":    {class: bpf.ClassPlain, mountOp: "move_mount", capability: "CAP_SYS_ADMIN", technique: "mount"},
-	"open_tree":     {class: bpf.ClassPlain, mountOp: "open_tree", capability: "CAP_SYS_ADMIN", technique: "mount"},
-	"mount_setattr": {class: bpf.ClassPlain, mountOp: "mount", capability: "CAP_SYS_ADMIN", technique: "mount"},
-	"pivot_root":    {class: bpf.ClassPlain, mountOp: "pivot_root", capability: "CAP_SYS_ADMIN", technique: "chroot"},
-	"chroot":        {class: bpf.ClassPlain, mountOp: "chroot", capability: "CAP_SYS_CHROOT", technique: "chroot"},
+	"mount":          {class: bpf.ClassPlain, mountOp: "mount", capability: "CAP_SYS_ADMIN", technique: "mount"},
+	"umount":         {class: bpf.ClassPlain, mountOp: "umount", capability: "CAP_SYS_ADMIN"}, // ia32's oldumount
+	"umount2":        {class: bpf.ClassPlain, mountOp: "umount", capability: "CAP_SYS_ADMIN"},
+	"fsopen":         {class: bpf.ClassPlain, mountOp: "fsmount", capability: "CAP_SYS_ADMIN", technique: "mount"},
+	"fsmount":        {class: bpf.ClassPlain, mountOp: "fsmount", capability: "CAP_SYS_ADMIN", technique: "mount"},
+	"fspick":         {class: bpf.ClassPlain, mountOp: "fsmount", capability: "CAP_SYS_ADMIN", technique: "mount"},
+	"fsconfig":       {class: bpf.ClassPlain, mountOp: "fsmount", capability: "CAP_SYS_ADMIN", technique: "mount"},
+	"move_mount":     {class: bpf.ClassPlain, mountOp: "move_mount", capability: "CAP_SYS_ADMIN", technique: "mount"},
+	"open_tree":      {class: bpf.ClassPlain, mountOp: "open_tree", capability: "CAP_SYS_ADMIN", technique: "mount"},
+	"open_tree_attr": {class: bpf.ClassPlain, mountOp: "open_tree", capability: "CAP_SYS_ADMIN", technique: "mount"},
+	"mount_setattr":  {class: bpf.ClassPlain, mountOp: "mount", capability: "CAP_SYS_ADMIN", technique: "mount"},
+	"pivot_root":     {class: bpf.ClassPlain, mountOp: "pivot_root", capability: "CAP_SYS_ADMIN", technique: "chroot"},
+	"chroot":         {class: bpf.ClassPlain, mountOp: "chroot", capability: "CAP_SYS_CHROOT", technique: "chroot"},
 
 	"unshare": {class: bpf.ClassUnshare, nsOp: "unshare", capability: "CAP_SYS_ADMIN"},
 	"clone":   {class: bpf.ClassClone, nsOp: "clone", capability: "CAP_SYS_ADMIN"},
@@ -60,7 +61,10 @@ var Table = map[string]rule{
 	"openat":     {class: bpf.ClassOpenat},
 	"openat2":    {class: bpf.ClassOpenat2},
 	"connect":    {class: bpf.ClassConnect},
-	"socketcall": {class: bpf.ClassSocketcall}, // ia32: connect through the multiplexer
+	"socketcall": {class: bpf.ClassSocketcall}, // ia32: connect and fast-open sends through the multiplexer
+	"sendto":     {class: bpf.ClassSendto},     // with MSG_FASTOPEN a TCP send connects
+	"sendmsg":    {class: bpf.ClassSendmsg},
+	"sendmmsg":   {class: bpf.ClassSendmmsg},
 	"mknod":      {class: bpf.ClassMknod, capability: "CAP_MKNOD", technique: "block_device"},
 	"mknodat":    {class: bpf.ClassMknodat, capability: "CAP_MKNOD", technique: "block_device"},
 

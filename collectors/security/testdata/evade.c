@@ -8,6 +8,7 @@
  * Included by attempt.c.
  */
 #include <linux/io_uring.h>
+#include <linux/openat2.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -15,6 +16,7 @@
 #include <sys/user.h>
 #include <elf.h>
 #include <sys/sendfile.h>
+#include <pthread.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stddef.h>
@@ -59,6 +61,36 @@ static char *low_page(void)
 	if (!p)
 		p = mmap((void *)0x10000, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_32BIT, -1, 0);
 	return p == MAP_FAILED ? 0 : p;
+}
+
+/* unfaulted_pair maps one page of memory twice below 4 GiB: *w, to write
+ * through, and the returned address, never touched in this process. */
+static char *unfaulted_pair(unsigned **w)
+{
+	int fd = memfd_create("bwpair", 0);
+	char *a, *b;
+	if (fd < 0 || ftruncate(fd, 4096))
+		return 0;
+	a = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_32BIT, fd, 0);
+	b = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_32BIT, fd, 0);
+	if (a == MAP_FAILED || b == MAP_FAILED)
+		return 0;
+	*w = (unsigned *)a;
+	return b;
+}
+
+static struct {
+	char *page;
+	int listener;
+} unmap_then_accept;
+
+static void *unmap_then_accept_fn(void *unused)
+{
+	usleep(300 * 1000);
+	munmap(unmap_then_accept.page, 4096);
+	close(accept(unmap_then_accept.listener, 0, 0));
+	close(accept(unmap_then_accept.listener, 0, 0));
+	return 0;
 }
 
 /* A minimal io_uring: one submission, waited for. */
@@ -283,6 +315,63 @@ static int evade(int argc, char **argv)
 		args[2] = unix_addr(sa, a[0] ? a : "/var/run/docker.sock");
 		report(t, ia32(102, 3, (long)args, 0, 0, 0));
 		close(s);
+	} else if (!strcmp(t, "ia32-socketcall-unfaulted")) {
+		/* The same connect, its argument block in a page this mapping
+		 * has never touched (written through another mapping of the same
+		 * memory): a probe read at entry fails, the kernel's copy does not. */
+		struct sockaddr_un *sa;
+		unsigned *args;
+		int s = socket(AF_UNIX, SOCK_STREAM, 0);
+		char *a32 = unfaulted_pair(&args);
+		if (!a32)
+			return 1;
+		sa = (struct sockaddr_un *)((char *)args + 256);
+		args[0] = s;
+		args[1] = (unsigned)(unsigned long)(a32 + 256);
+		args[2] = unix_addr(sa, "/var/run/docker.sock");
+		report(t, ia32(102, 3, (long)a32, 0, 0, 0));
+		close(s);
+	} else if (!strcmp(t, "ia32-socketcall-unmapped")) {
+		/* The argument block unmapped by another thread while the connect
+		 * waits in the kernel (a full backlog): after the kernel read it,
+		 * before breakwater can at exit. */
+		struct sockaddr_un sa;
+		unsigned *args;
+		int l = socket(AF_UNIX, SOCK_STREAM, 0), c1 = socket(AF_UNIX, SOCK_STREAM, 0), c2 = socket(AF_UNIX, SOCK_STREAM, 0);
+		socklen_t len = unix_addr(&sa, "/tmp/bwbacklog.sock");
+		char *a32 = unfaulted_pair(&args);
+		pthread_t th;
+		unlink("/tmp/bwbacklog.sock");
+		if (!a32 || bind(l, (struct sockaddr *)&sa, len) || listen(l, 0) || connect(c1, (struct sockaddr *)&sa, len))
+			return 1;
+		memcpy((char *)args + 256, &sa, len);
+		args[0] = c2;
+		args[1] = (unsigned)(unsigned long)(a32 + 256);
+		args[2] = len;
+		unmap_then_accept.page = a32;
+		unmap_then_accept.listener = l;
+		pthread_create(&th, 0, unmap_then_accept_fn, 0);
+		report(t, ia32(102, 3, (long)a32, 0, 0, 0));
+		pthread_join(th, 0);
+		unlink("/tmp/bwbacklog.sock");
+	} else if (!strcmp(t, "ia32-sendto-fastopen")) {
+		/* socketcall(SYS_SENDTO, {fd, buf, len, MSG_FASTOPEN, addr, addrlen}). */
+		char *p = low_page();
+		struct sockaddr_in *sin = (struct sockaddr_in *)(p + 256);
+		unsigned *args = (unsigned *)p;
+		int s = socket(AF_INET, SOCK_STREAM, 0);
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(atoi(a));
+		sin->sin_addr.s_addr = htonl(0x7f000001);
+		strcpy(p + 512, "GET /");
+		args[0] = s;
+		args[1] = (unsigned)(unsigned long)(p + 512);
+		args[2] = 5;
+		args[3] = MSG_FASTOPEN;
+		args[4] = (unsigned)(unsigned long)sin;
+		args[5] = sizeof(*sin);
+		report(t, ia32(102, 11, (long)args, 0, 0, 0));
+		close(s);
 	} else if (!strcmp(t, "ia32-benign")) {
 		/* ia32 rt_sigprocmask is 175, x86_64's init_module. */
 		char *p = low_page();
@@ -427,6 +516,17 @@ static int evade(int argc, char **argv)
 #endif
 		kill(child, SIGKILL);
 		waitpid(child, 0, 0);
+	} else if (!strcmp(t, "traceme-kill")) {
+		/* The child asks to be traced; the parent kills it through ptrace. */
+		pid_t child = fork();
+		if (child == 0) {
+			ptrace(PTRACE_TRACEME, 0, 0, 0);
+			raise(SIGSTOP);
+			_exit(0);
+		}
+		waitpid(child, 0, 0);
+		report(t, ptrace(PTRACE_KILL, child, 0, 0));
+		waitpid(child, 0, 0);
 	} else if (!strcmp(t, "above-table")) {
 		/* A number past every table whose low bits are mount's. */
 		report(t, syscall(1024 + SYS_mount, "none", "/tmp", "tmpfs", 0, ""));
@@ -438,6 +538,27 @@ static int evade(int argc, char **argv)
 		long len = unix_addr(&sa, a) | (long)0xffffffff00000000UL;
 		report(t, syscall(SYS_connect, s, &sa, len));
 		close(s);
+	} else if (!strcmp(t, "fd-reopen")) {
+		/* fd-reopen PATH proc|dev: hold PATH as an O_PATH descriptor and
+		 * open it for writing again through its magic link. */
+		char link[64];
+		int fd = open(a, O_PATH);
+		if (fd < 0) {
+			report("O_PATH open", -1);
+			return 1;
+		}
+		snprintf(link, sizeof(link), argc > 3 && !strcmp(argv[3], "dev") ? "/dev/fd/%d" : "/proc/self/fd/%d", fd);
+		open_report(t, open(link, O_WRONLY));
+	} else if (!strcmp(t, "cwd-link")) {
+		/* The working directory's magic link. */
+		if (chdir("/proc/sys/kernel"))
+			return 1;
+		open_report(t, open("/proc/self/cwd/core_pattern", O_WRONLY));
+	} else if (!strcmp(t, "in-root")) {
+		/* openat2 with RESOLVE_IN_ROOT: "/" is the dirfd, here /proc. */
+		struct open_how how = {.flags = O_WRONLY, .resolve = RESOLVE_IN_ROOT};
+		int dir = open("/proc", O_PATH | O_DIRECTORY);
+		open_report(t, syscall(SYS_openat2, dir, "/sys/kernel/core_pattern", &how, sizeof(how)));
 	} else if (!strcmp(t, "open-write")) {
 		/* open-write PATH: open for writing and close, nothing written. */
 		open_report(t, open(a, O_WRONLY));
@@ -455,6 +576,22 @@ static int evade(int argc, char **argv)
 		struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(atoi(a)), .sin_addr.s_addr = htonl(0x7f000001)};
 		int s = socket(AF_INET, SOCK_STREAM, 0);
 		report(t, connect(s, (struct sockaddr *)&sin, sizeof(sin)));
+		close(s);
+	} else if (!strcmp(t, "tcp-fastopen")) {
+		/* tcp-fastopen PORT sendto|sendmsg|sendmmsg: a TCP fast open to
+		 * the loopback, which connects as it sends. */
+		struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(atoi(a)), .sin_addr.s_addr = htonl(0x7f000001)};
+		const char *how = argc > 3 ? argv[3] : "sendto";
+		char buf[] = "GET /";
+		struct iovec iov = {buf, 5};
+		struct mmsghdr mm = {.msg_hdr = {.msg_name = &sin, .msg_namelen = sizeof(sin), .msg_iov = &iov, .msg_iovlen = 1}};
+		int s = socket(AF_INET, SOCK_STREAM, 0);
+		if (!strcmp(how, "sendmsg"))
+			report(t, sendmsg(s, &mm.msg_hdr, MSG_FASTOPEN));
+		else if (!strcmp(how, "sendmmsg"))
+			report(t, sendmmsg(s, &mm, 1, MSG_FASTOPEN));
+		else
+			report(t, sendto(s, buf, 5, MSG_FASTOPEN, (struct sockaddr *)&sin, sizeof(sin)));
 		close(s);
 	} else if (!strcmp(t, "listen-abstract")) {
 		/* listen-abstract NAME SECONDS: a listener on an abstract socket. */
