@@ -19,7 +19,7 @@ import (
 
 var restartsDesc = prometheus.NewDesc(
 	prometheus.BuildFQName(collectors.Namespace, "container", "restarts_total"),
-	"Starts of a container identity after its first (Docker name, or Kubernetes namespace/pod/container), seen from cgroup creation and Doc's start events; exported while a container of it runs or once it restarted.",
+	"Starts of a container identity after its first (Docker name, or Kubernetes namespace/pod/container), seen from cgroup creation and Docker's start events; exported while a container of it runs or once it restarted.",
 	[]string{"name", "image", "namespace", "pod", "container"}, nil)
 
 const (
