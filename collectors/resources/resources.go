@@ -275,10 +275,11 @@ func (c *Collector) Update(ch chan<- prometheus.Metric) error {
 
 // CgroupCreated tells the collector that a cgroup was created in the
 // unified hierarchy, at path relative to its root as the cgroup_mkdir
-// tracepoint reports it. The security collector calls it for every BPF
-// cgroup_mkdir event; it counts container starts the moment they happen and
-// never blocks the caller on a container runtime.
-func (c *Collector) CgroupCreated(path string) { c.restarts.cgroupCreated(path) }
+// tracepoint reports it, with the id the kernel gave it. The security
+// collector calls it for every BPF cgroup_mkdir event; it counts container
+// starts the moment they happen and never blocks the caller on a container
+// runtime.
+func (c *Collector) CgroupCreated(path string, id uint64) { c.restarts.cgroupCreated(path, id) }
 
 // Close stops cAdvisor and the event watchers.
 func (c *Collector) Close() error {

@@ -278,8 +278,9 @@ func restartsOf(t *testing.T, c *Collector, name string) (float64, bool) {
 
 // inotifyMkdirs calls created for every cgroup made under dir of the unified
 // hierarchy, the way the security collector forwards BPF cgroup_mkdir
-// events, until the test ends.
-func inotifyMkdirs(t *testing.T, rel string, created func(path string)) {
+// events, until the test ends. The cgroup id is read as the event is read
+// (0 if the cgroup is gone by then); BPF has it from the kernel.
+func inotifyMkdirs(t *testing.T, rel string, created func(path string, id uint64)) {
 	t.Helper()
 	root, err := identity.UnifiedRoot()
 	if err != nil {
@@ -317,7 +318,9 @@ func inotifyMkdirs(t *testing.T, rel string, created func(path string)) {
 					name = name[:len(name)-1]
 				}
 				if ev.Mask&unix.IN_ISDIR != 0 {
-					created(filepath.Join(rel, string(name)))
+					p := filepath.Join(rel, string(name))
+					id, _ := identity.CgroupID(root, p)
+					created(p, id)
 				}
 				off += unix.SizeofInotifyEvent + int(ev.Len)
 			}

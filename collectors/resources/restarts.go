@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,15 +19,11 @@ import (
 
 var restartsDesc = prometheus.NewDesc(
 	prometheus.BuildFQName(collectors.Namespace, "container", "restarts_total"),
-	"Starts of a container identity after its first (Docker name, or Kubernetes namespace/pod/container), seen from cgroup creation.",
+	"Starts of a container identity after its first (Docker name, or Kubernetes namespace/pod/container), seen from cgroup creation and Docker's start events; exported while a container of it runs or once it restarted.",
 	[]string{"name", "image", "namespace", "pod", "container"}, nil)
 
 const (
-	// sameStartWindow merges reports of one start that carry no cgroup id
-	// (the cgroup was gone before it could be read). Docker waits at least
-	// 100ms before a restart, so two real starts are never this close.
-	sameStartWindow = 100 * time.Millisecond
-	// pendingMax bounds starts kept while no runtime can name them.
+	// pendingMax bounds the containers kept while no runtime can name them.
 	pendingMax = 10000
 	// pendingMaxAge drops starts of containers no runtime ever named.
 	pendingMaxAge = 10 * time.Minute
@@ -35,7 +32,7 @@ const (
 	// window, so a crash loop with long back-off still counts as one identity.
 	DefaultRestartsRetention = 15 * time.Minute
 	// inosPerContainer is how many recent cgroup ids of one container id
-	// are remembered to merge the BPF and Docker reports of one start.
+	// are remembered to tell a cgroup found at start from its BPF report.
 	inosPerContainer = 4
 )
 
@@ -73,19 +70,47 @@ func (s *restartSeries) restarts() float64 {
 	return max(s.starts-1, 0)
 }
 
-type pendingStart struct {
-	id    string
-	first bool // the container ran before we started: not a restart
-	at    time.Time
-}
+// source is who reports a start. Each reports every start of a container
+// once; neither knows which report of the other is the same start.
+type source int
+
+const (
+	fromCgroup source = iota // BPF cgroup_mkdir, or the cgroup found at seed
+	fromDocker               // Docker's start event
+)
 
 // start is one report of a container start.
 type start struct {
 	id   string
-	ino  uint64             // unified cgroup id; 0 if unknown
+	ino  uint64             // unified cgroup id (cgroup reports); 0 if unknown
 	who  *identity.Identity // nil: ask the resolver
 	path string             // cgroup path if known
 }
+
+// containerStarts is what the sources said of one container id.
+//
+// The sources are not matched report by report: a Docker event is often
+// read after a one-shot container's cgroup is gone, so it cannot say which
+// cgroup it was about, and under load it can be read seconds after the
+// cgroup report of the same start. Both see every start of the container
+// in turn, so the container started as many times as the source that saw
+// more starts says: however late or unmatched a report, one start is
+// counted once, and a start one source missed is still counted.
+type containerStarts struct {
+	inos     []uint64 // recent cgroup ids cgroup creation reported
+	cgroup   int      // starts cgroup creation reported (a seeded run not included)
+	docker   int      // starts Docker's events reported
+	credited int      // of max(cgroup, docker), the starts added to the identity's series
+	seeded   bool     // it ran when breakwater started: that run is no start
+	seedDone bool     // the seeded run was credited to the identity
+	who      identity.Identity
+	named    bool
+	path     string    // last cgroup path, "" if never known
+	last     time.Time // last report
+	pending  time.Time // when it was queued for a name; zero if not queued
+}
+
+func (c *containerStarts) starts() int { return max(c.cgroup, c.docker) }
 
 // restarts turns start reports from BPF cgroup creation and Docker events
 // into breakwater_container_restarts_total, counting each start once.
@@ -95,13 +120,11 @@ type restarts struct {
 	root     string // unified cgroup root, "" if none
 	now      func() time.Time
 
-	mu        sync.Mutex
-	inos      map[string][]uint64  // container id -> recent cgroup ids
-	lastStart map[string]time.Time // container id -> last accepted report
-	paths     map[string]string    // container id -> last cgroup path
-	series    map[restartKey]*restartSeries
-	pending   []pendingStart
-	retention time.Duration // drop identities without a running container this long
+	mu         sync.Mutex
+	containers map[string]*containerStarts // container id -> its starts
+	series     map[restartKey]*restartSeries
+	pending    []string      // container ids with starts no runtime named yet, oldest first
+	retention  time.Duration // drop identities without a running container this long
 }
 
 func newRestarts(logger *slog.Logger, resolver *identity.Resolver, retention time.Duration) *restarts {
@@ -110,12 +133,11 @@ func newRestarts(logger *slog.Logger, resolver *identity.Resolver, retention tim
 	}
 	root, err := identity.UnifiedRoot()
 	if err != nil {
-		logger.Warn("restart counting cannot tell starts apart by cgroup id", "err", err)
+		logger.Warn("restart counting cannot tell running containers from gone ones", "err", err)
 	}
 	return &restarts{
 		logger: logger, resolver: resolver, root: root, now: time.Now, retention: retention,
-		inos: map[string][]uint64{}, lastStart: map[string]time.Time{}, paths: map[string]string{},
-		series: map[restartKey]*restartSeries{},
+		containers: map[string]*containerStarts{}, series: map[restartKey]*restartSeries{},
 	}
 }
 
@@ -135,98 +157,117 @@ func (r *restarts) seed(ctx context.Context) {
 			continue
 		}
 		id, _ := identity.ContainerIDFromCgroupPath(cg.Path)
-		r.report(ctx, start{id: id, ino: cg.ID, path: cg.Path}, true)
+		r.report(ctx, fromCgroup, start{id: id, ino: cg.ID, path: cg.Path}, true)
 	}
 }
 
-func (r *restarts) cgroupCreated(path string) {
+// cgroupCreated is a cgroup the kernel made, with the id it gave it.
+func (r *restarts) cgroupCreated(path string, ino uint64) {
 	if !ownContainerCgroup(path) {
 		return
 	}
 	id, _ := identity.ContainerIDFromCgroupPath(path)
-	var ino uint64
-	if r.root != "" {
-		ino, _ = identity.CgroupID(r.root, path)
-	}
-	// The caller is the BPF event loop: read the cgroup id now, while the
-	// cgroup surely exists, and name the container without blocking it.
+	// The caller is the BPF event loop: name the container without
+	// blocking it.
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		r.report(ctx, start{id: id, ino: ino, path: path}, false)
+		r.report(ctx, fromCgroup, start{id: id, ino: ino, path: path}, false)
 	}()
 }
 
-// report counts a start unless another report of the same start was
-// counted: same container id and same cgroup id, or, without a cgroup id,
-// within sameStartWindow.
-func (r *restarts) report(ctx context.Context, s start, first bool) {
-	r.logger.Debug("container start reported", "container_id", s.id, "cgroup_id", s.ino, "first", first, "from_docker", s.who != nil)
+// report records one source's report of a start (first: a run found when
+// breakwater started) and credits the identity with the starts it adds.
+func (r *restarts) report(ctx context.Context, src source, s start, first bool) {
+	r.logger.Debug("container start reported", "container_id", s.id, "cgroup_id", s.ino, "first", first, "from_docker", src == fromDocker)
 	now := r.now()
 	r.mu.Lock()
+	c := r.containers[s.id]
+	if c == nil {
+		c = &containerStarts{}
+		r.containers[s.id] = c
+	}
+	c.last = now
 	if s.path != "" {
-		r.paths[s.id] = s.path
+		c.path = s.path
 	}
-	if s.ino != 0 {
-		seen := r.inos[s.id]
-		for _, ino := range seen {
-			if ino == s.ino {
-				r.mu.Unlock()
-				return
+	if s.who != nil && named(*s.who) && !c.named {
+		c.who, c.named = *s.who, true
+	}
+	switch {
+	case src == fromDocker:
+		c.docker++
+	case s.ino != 0 && slices.Contains(c.inos, s.ino):
+		// The cgroup found at seed, reported by BPF too.
+	default:
+		if s.ino != 0 {
+			if len(c.inos) >= inosPerContainer {
+				c.inos = c.inos[1:]
 			}
+			c.inos = append(c.inos, s.ino)
 		}
-		if len(seen) >= inosPerContainer {
-			seen = seen[1:]
+		if first {
+			c.seeded = true
+		} else {
+			c.cgroup++
 		}
-		r.inos[s.id] = append(seen, s.ino)
-	} else if last, ok := r.lastStart[s.id]; ok && now.Sub(last) < sameStartWindow {
-		r.mu.Unlock()
-		return
 	}
-	r.lastStart[s.id] = now
+	ask := !c.named
 	r.mu.Unlock()
 
 	var who identity.Identity
-	if s.who != nil {
-		who = *s.who
-	} else {
+	if ask {
 		who = r.resolver.Resolve(ctx, s.id)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !named(who) {
-		r.addPending(pendingStart{id: s.id, first: first, at: now})
+	if ask && named(who) && !c.named {
+		c.who, c.named = who, true
+	}
+	if !c.named {
+		r.queueLocked(s.id, c, now)
 		return
 	}
-	r.countLocked(who, first, now)
+	r.creditLocked(c, now)
 }
 
 func named(who identity.Identity) bool { return who.Name != "" || who.Pod != "" }
 
-func (r *restarts) countLocked(who identity.Identity, first bool, now time.Time) {
-	if who.Sandbox {
+// creditLocked adds a named container's starts not yet counted to its
+// identity's series.
+func (r *restarts) creditLocked(c *containerStarts, now time.Time) {
+	n := c.starts()
+	if c.who.Sandbox {
+		c.credited = n
 		return // a pod's pause container: kubelet counts its containers' restarts, not the pod's
 	}
-	k := keyOf(who)
+	k := keyOf(c.who)
 	s, ok := r.series[k]
 	if !ok {
-		s = &restartSeries{labels: []string{who.Name, who.Image, who.Namespace, who.Pod, who.Container}}
+		s = &restartSeries{labels: []string{c.who.Name, c.who.Image, c.who.Namespace, c.who.Pod, c.who.Container}}
 		r.series[k] = s
 	}
-	if first {
-		s.seeded = true
-	} else {
-		s.starts++
+	if c.seeded && !c.seedDone {
+		s.seeded, c.seedDone = true, true
 	}
+	s.starts += float64(n - c.credited)
+	c.credited = n
 	s.lastSeen = now
 }
 
-func (r *restarts) addPending(p pendingStart) {
+func (r *restarts) queueLocked(id string, c *containerStarts, now time.Time) {
+	if !c.pending.IsZero() {
+		return
+	}
 	if len(r.pending) >= pendingMax {
-		r.logger.Warn("too many container starts without a name; dropping the oldest", "container_id", r.pending[0].id)
+		r.logger.Warn("too many container starts without a name; dropping the oldest", "container_id", r.pending[0])
+		if old := r.containers[r.pending[0]]; old != nil {
+			old.pending = time.Time{}
+		}
 		r.pending = r.pending[1:]
 	}
-	r.pending = append(r.pending, p)
+	c.pending = now
+	r.pending = append(r.pending, id)
 }
 
 // drainLocked names the pending starts a runtime can name now and drops
@@ -235,15 +276,25 @@ func (r *restarts) addPending(p pendingStart) {
 func (r *restarts) drainLocked(ctx context.Context) {
 	now := r.now()
 	kept := r.pending[:0]
-	for _, p := range r.pending {
-		who := r.resolver.Resolve(ctx, p.id)
+	for _, id := range r.pending {
+		c := r.containers[id]
+		if c == nil || c.pending.IsZero() {
+			continue
+		}
+		if !c.named {
+			if who := r.resolver.Resolve(ctx, id); named(who) {
+				c.who, c.named = who, true
+			}
+		}
 		switch {
-		case named(who):
-			r.countLocked(who, p.first, now)
-		case now.Sub(p.at) < pendingMaxAge:
-			kept = append(kept, p)
+		case c.named:
+			c.pending = time.Time{}
+			r.creditLocked(c, now)
+		case now.Sub(c.pending) < pendingMaxAge:
+			kept = append(kept, id)
 		default:
-			r.logger.Debug("dropping a start no runtime could name", "container_id", p.id)
+			c.pending = time.Time{}
+			r.logger.Debug("dropping a start no runtime could name", "container_id", id)
 		}
 	}
 	clear(r.pending[len(kept):])
@@ -267,28 +318,32 @@ func (r *restarts) resolveLoop(ctx context.Context) {
 	}
 }
 
+// runningLocked reports whether the container's cgroup exists; without a
+// unified hierarchy nothing can tell, and every container counts as running.
+func (r *restarts) runningLocked(c *containerStarts) bool {
+	if r.root == "" {
+		return true
+	}
+	if c.path == "" {
+		return false
+	}
+	_, err := identity.CgroupID(r.root, c.path)
+	return err == nil
+}
+
 // expireLocked drops identities that have not held a running container for
-// the retention, and the per-container state of containers that are gone.
+// the retention, and the state of containers gone as long.
 func (r *restarts) expireLocked() {
 	now := r.now()
-	running := map[string]bool{}
-	for id, p := range r.paths {
-		if r.root != "" {
-			if _, err := identity.CgroupID(r.root, p); err == nil {
-				running[id] = true
-				continue
+	for id, c := range r.containers {
+		if r.runningLocked(c) {
+			if s, ok := r.series[keyOf(c.who)]; ok && c.named {
+				s.lastSeen = now
 			}
+			continue
 		}
-		if now.Sub(r.lastStart[id]) > r.retention {
-			delete(r.paths, id)
-			delete(r.inos, id)
-			delete(r.lastStart, id)
-		}
-	}
-	for id := range running {
-		who := r.resolver.Resolve(context.Background(), id)
-		if s, ok := r.series[keyOf(who)]; ok && named(who) {
-			s.lastSeen = now
+		if now.Sub(c.last) > r.retention && c.pending.IsZero() {
+			delete(r.containers, id)
 		}
 	}
 	for k, s := range r.series {
@@ -298,14 +353,29 @@ func (r *restarts) expireLocked() {
 	}
 }
 
+// collect exports the identities with restarts, and those a running
+// container holds: an identity whose containers are gone without a restart
+// has nothing to say, and is kept in memory only, for its next start.
 func (r *restarts) collect(ch chan<- prometheus.Metric) {
 	r.mu.Lock()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	r.drainLocked(ctx)
 	cancel()
+	held := map[restartKey]bool{}
+	for _, c := range r.containers {
+		if !c.named || c.who.Sandbox {
+			continue
+		}
+		k := keyOf(c.who)
+		if s, ok := r.series[k]; ok && !held[k] && s.restarts() == 0 && r.runningLocked(c) {
+			held[k] = true
+		}
+	}
 	out := make([]prometheus.Metric, 0, len(r.series))
-	for _, s := range r.series {
-		out = append(out, prometheus.MustNewConstMetric(restartsDesc, prometheus.CounterValue, s.restarts(), s.labels...))
+	for k, s := range r.series {
+		if v := s.restarts(); v > 0 || held[k] {
+			out = append(out, prometheus.MustNewConstMetric(restartsDesc, prometheus.CounterValue, v, s.labels...))
+		}
 	}
 	r.mu.Unlock()
 	for _, m := range out {
@@ -315,7 +385,7 @@ func (r *restarts) collect(ch chan<- prometheus.Metric) {
 
 // watchDocker counts starts from Docker's event stream, reconnecting when
 // the engine restarts. Without BPF it is the only source of starts; with
-// BPF, both report each start and the cgroup id merges them.
+// BPF, both report each start (see containerStarts).
 func (r *restarts) watchDocker(ctx context.Context, cli *dockerclient.Client, health *collectors.Health) {
 	since := r.now()
 	backoff := 500 * time.Millisecond
@@ -363,27 +433,32 @@ func (r *restarts) dockerStart(ctx context.Context, m events.Message) {
 		Namespace:   a[identity.LabelPodNamespace],
 		Pod:         a[identity.LabelPodName],
 		Container:   a[identity.LabelContainerName],
+		Sandbox:     a[identity.LabelDockerType] == "podsandbox",
 	}
 	s := start{id: id}
 	if named(who) {
 		s.who = &who
 	}
-	// The cgroup id merges this report with the BPF one of the same start.
+	// Where its cgroup is, to tell whether it still runs; a one-shot
+	// container's may be gone already.
 	if r.root != "" {
 		r.mu.Lock()
-		known := r.paths[id]
+		var known string
+		if c := r.containers[id]; c != nil {
+			known = c.path
+		}
 		r.mu.Unlock()
 		for _, p := range []string{known, "/docker/" + id, "/system.slice/docker-" + id + ".scope"} {
 			if p == "" {
 				continue
 			}
-			if ino, err := identity.CgroupID(r.root, p); err == nil {
-				s.ino, s.path = ino, p
+			if _, err := identity.CgroupID(r.root, p); err == nil {
+				s.path = p
 				break
 			}
 		}
 	}
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	r.report(cctx, s, false)
+	r.report(cctx, fromDocker, s, false)
 }

@@ -107,9 +107,9 @@ func (cfg Config) validate() error {
 }
 
 // CgroupListener learns of every new container cgroup the moment the kernel
-// creates it (for restart counting).
+// creates it, with the cgroup id the kernel gave it (for restart counting).
 type CgroupListener interface {
-	CgroupCreated(path string)
+	CgroupCreated(path string, id uint64)
 }
 
 // Collector is the security collector.

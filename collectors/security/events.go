@@ -76,7 +76,7 @@ func (c *Collector) cgroupEvent(ctx context.Context, e *bpf.CgroupEvent) {
 	ls := append([]CgroupListener(nil), c.listeners...)
 	c.listenersMu.Unlock()
 	for _, l := range ls {
-		l.CgroupCreated(path)
+		l.CgroupCreated(path, e.CgroupId)
 	}
 	go c.containers.identity(ctx, e.CgroupId) // capture the name while the container exists
 }
