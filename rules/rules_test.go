@@ -148,8 +148,8 @@ func TestPromtoolTestsCatchMutations(t *testing.T) {
 		{"oom window 20m resolves late", func(c *Config) { c.OOMKilled.Window = model.Duration(20 * time.Minute) }},
 		{"escape window 10m resolves late", func(c *Config) { c.EscapeAttempt.Window = model.Duration(10 * time.Minute) }},
 		{"escape succeeded window 10m resolves late", func(c *Config) { c.EscapeSucceeded.Window = model.Duration(10 * time.Minute) }},
-		{"blocked escapes critical", func(c *Config) { c.EscapeAttempt.Severity.Blocked = "critical" }},
-		{"allowed escapes warning", func(c *Config) { c.EscapeAttempt.Severity.Allowed = "warning" }},
+		{"escape attempts critical", func(c *Config) { c.EscapeAttempt.Severity = "critical" }},
+		{"escape successes warning", func(c *Config) { c.EscapeSucceeded.Severity = "warning" }},
 		{"counter history 1m replays after a collector failure", func(c *Config) { c.CounterHistory = model.Duration(time.Minute) }},
 		{"novel syscall window 5m", func(c *Config) { c.NovelSyscall.Window = model.Duration(5 * time.Minute) }},
 		{"an exclusion of namespace dev", func(c *Config) { c.Exclusions["dev"] = Exclusion{Namespace: "dev"} }},
@@ -295,8 +295,8 @@ func TestEscapeAlertLabels(t *testing.T) {
 			}
 		}
 	}
-	if seen != 3 {
-		t.Errorf("%d escape rules, want ContainerEscapeAttempt per result and ContainerEscapeSucceeded", seen)
+	if seen != 2 {
+		t.Errorf("%d escape rules, want one ContainerEscapeAttempt (blocked) and one ContainerEscapeSucceeded (allowed)", seen)
 	}
 	c := Default()
 	c.ClusterLabel, c.TargetLabels = "", []string{"instance", "job", "instance"}
@@ -319,17 +319,20 @@ func TestLoad(t *testing.T) {
 			}},
 		{"json override", `{"escapeAttempt": {"window": "1m"}, "targetLabels": ["instance"]}`, "",
 			func(c Config) bool {
-				return c.EscapeAttempt.Window == model.Duration(time.Minute) && slices.Equal(c.TargetLabels, []string{"instance"}) && c.EscapeAttempt.Severity.Blocked == "warning"
+				return c.EscapeAttempt.Window == model.Duration(time.Minute) && slices.Equal(c.TargetLabels, []string{"instance"}) && c.EscapeAttempt.Severity == "warning"
 			}},
 		{"unknown key", "cpuSpike:\n  facter: 3\n", "unknown field", nil},
 		{"bad duration", "rateWindow: fast\n", "not a valid duration", nil},
 		{"invalid ratio", "memoryNearLimit:\n  ratio: 1.5\n", "ratio must be in (0, 1]", nil},
 		{"baseline shorter than rate", "baselineWindow: 1m\n", "baselineWindow must be longer", nil},
 		// Maps merge key by key, as Helm merges values; null removes.
-		{"merge a severity", "escapeAttempt:\n  severity: {blocked: info}\n", "",
+		{"merge a severity", "escapeAttempt:\n  severity: info\n", "",
 			func(c Config) bool {
-				return c.EscapeAttempt.Severity == ResultSeverity{Blocked: "info", Allowed: "critical"} && c.EscapeAttempt.Window == Default().EscapeAttempt.Window
+				return c.EscapeAttempt.Severity == "info" && c.EscapeAttempt.Window == Default().EscapeAttempt.Window
 			}},
+		// The severity per result of older configurations: allowed attempts
+		// are ContainerEscapeSucceeded's now.
+		{"severity per result", "escapeAttempt:\n  severity: {blocked: info}\n", "cannot unmarshal object", nil},
 		{"switch a shipped exclusion on, drop one, add one", "exclusions:\n  csiNodePlugins: {enabled: true}\n  chrootDaemons: null\n  ci: {namespace: ci}\n", "",
 			func(c Config) bool {
 				csi := c.Exclusions["csiNodePlugins"]

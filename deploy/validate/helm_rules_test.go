@@ -45,7 +45,7 @@ cpuThrottled: {ratio: 1}
 restartingOften: {restarts: 0, window: 1h, for: 1m}
 crashLooping: {window: 20m, for: 1h}
 oomKilled: {window: 1m, severity: info}
-escapeAttempt: {window: 1m30s, severity: {blocked: low, allowed: high}}
+escapeAttempt: {window: 1m30s, severity: low}
 escapeSucceeded: {window: 1m, severity: sev1}
 novelSyscall: {window: 1h, severity: critical}
 syscallsDeniedBurst: {factor: 10, minRate: 0.5, for: 30s}
