@@ -332,6 +332,28 @@ func TestLoad(t *testing.T) {
 			}},
 		// The severity per result of older configurations: allowed attempts
 		// are ContainerEscapeSucceeded's now.
+		{"disable an unknown alert", "disabled: {ContainerCPUThrotled: true}\n", "disabled.ContainerCPUThrotled: no such alert", nil},
+		{"severity as an additional label", "additionalRuleLabels: {severity: page}\n", "additionalRuleLabels.severity: set by the pack itself", nil},
+		{"runbook as an additional annotation", "additionalRuleAnnotations: {runbook_url: x}\n", "additionalRuleAnnotations.runbook_url: set by the pack itself", nil},
+		{"additional label not a label name", "additionalRuleLabels: {team-x: a}\n", `"team-x" is not a label name`, nil},
+		{"disable and add", "disabled: {ContainerCPUThrottled: true, ContainerOOMKilled: false}\nadditionalRuleLabels: {team: sec}\n", "",
+			func(c Config) bool {
+				gs := Groups(c)
+				alerts := map[string]Rule{}
+				for _, g := range gs {
+					for _, r := range g.Rules {
+						if r.Alert != "" {
+							alerts[r.Alert] = r
+						}
+						if r.Record != "" && r.Labels["team"] != "" {
+							return false // recording rules keep their labels
+						}
+					}
+				}
+				_, throttled := alerts[names.AlertCPUThrottled]
+				oom := alerts[names.AlertOOMKilled]
+				return !throttled && oom.Labels["team"] == "sec" && oom.Labels["severity"] == "warning" && len(alerts) == len(names.Alerts)-1
+			}},
 		{"severity per result", "escapeAttempt:\n  severity: {blocked: info}\n", "cannot unmarshal object", nil},
 		{"switch a shipped exclusion on, drop one, add one", "exclusions:\n  csiNodePlugins: {enabled: true}\n  chrootDaemons: null\n  ci: {namespace: ci}\n", "",
 			func(c Config) bool {
@@ -429,11 +451,38 @@ func TestPromtoolTestVariants(t *testing.T) {
 			if err := Write(c, filepath.Join(tmp, "breakwater.rules.yml"), filepath.Join(tmp, "prometheusrule.yaml")); err != nil {
 				t.Fatal(err)
 			}
+			// Rule files of other packs evaluated next to this one.
+			others, _ := filepath.Glob(filepath.Join(dir, "*.rules.yml"))
+			testenv.CopyInto(t, tmp, others)
 			args := append([]string{"test", "rules"}, testenv.CopyInto(t, tmp, testFiles(t, dir))...)
 			if out, err := promtool(t, args...); err != nil {
 				t.Fatalf("promtool test rules: %v\n%s", err, out)
 			}
 		})
+	}
+}
+
+// TestKubePrometheusStackPagesWithoutPreset runs the page count of the
+// kubePrometheusStack preset on the default pack: there breakwater's
+// overlapping alerts fire next to kube-prometheus-stack's, so the count
+// fails, naming them. It shows the scenario reaches every alert the preset
+// turns off.
+func TestKubePrometheusStackPagesWithoutPreset(t *testing.T) {
+	dir := filepath.Join(testenv.RepoRoot(t), "rules", "tests", "kube-prometheus-stack")
+	tmp := t.TempDir()
+	if err := Write(Default(), filepath.Join(tmp, "breakwater.rules.yml"), filepath.Join(tmp, "prometheusrule.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	others, _ := filepath.Glob(filepath.Join(dir, "*.rules.yml"))
+	testenv.CopyInto(t, tmp, others)
+	out, err := promtool(t, append([]string{"test", "rules"}, testenv.CopyInto(t, tmp, []string{filepath.Join(dir, "pages.test.yml")})...)...)
+	if err == nil {
+		t.Fatalf("the page count passes without the preset:\n%s", out)
+	}
+	for _, a := range []string{names.AlertCrashLooping, names.AlertRestartingOften, names.AlertCPUThrottled, names.AlertBreakwaterDown} {
+		if !strings.Contains(out, `alertname="`+a+`"`) {
+			t.Errorf("without the preset %s does not fire in the scenario:\n%s", a, out)
+		}
 	}
 }
 
