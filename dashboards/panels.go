@@ -21,10 +21,15 @@ type Options struct {
 	// ClusterLabel tells clusters apart; empty leaves out the cluster
 	// variable and matcher.
 	ClusterLabel string
+	// RunbookURL is the base the alert panels' runbook links append
+	// "<alert>.md" to, as the rules' runbook_url does.
+	RunbookURL string
 }
 
 // DefaultOptions are the options of the committed dashboards: the pack's defaults.
-func DefaultOptions() Options { return Options{ClusterLabel: rules.Default().ClusterLabel} }
+func DefaultOptions() Options {
+	return Options{ClusterLabel: rules.Default().ClusterLabel, RunbookURL: rules.Default().RunbookURL}
+}
 
 // nodeSel picks the selected exporters; with All (".*") a variable also
 // matches series without the label, so the dashboards work on a plain
