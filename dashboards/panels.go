@@ -170,9 +170,3 @@ func severityColors(severe string) (string, []dashboard.DynamicConfigValue) {
 		{Id: "color", Value: map[string]any{"mode": "fixed", "fixedColor": "red"}},
 	}
 }
-
-// maxReduce makes a stat show the peak of the range: a burst of escape
-// attempts must stay visible after it ends.
-func maxReduce() *common.ReduceDataOptionsBuilder {
-	return common.NewReduceDataOptionsBuilder().Calcs([]string{"max"})
-}
