@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,6 +10,11 @@ import (
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	kubefake "helm.sh/helm/v3/pkg/kube/fake"
+	"helm.sh/helm/v3/pkg/storage"
+	"helm.sh/helm/v3/pkg/storage/driver"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -60,8 +66,49 @@ func TestHelmValuesMatrix(t *testing.T) {
 			}
 			objs := render(t, "breakwater", "monitoring", string(b))
 			must(Only[*appsv1.DaemonSet](objs))(t)
+
+			// What `helm template --kube-version 1.33 --api-versions ...`
+			// prints, through helm's own action: every object strictly decoded.
+			manifest := helmTemplate(t, string(b), "1.33.0")
+			tobjs, err := Decode([]byte(manifest))
+			if err != nil {
+				t.Fatalf("helm template: %v\n%s", err, manifest)
+			}
+			if len(tobjs) != len(objs) {
+				t.Errorf("helm template renders %d objects, the engine %d", len(tobjs), len(objs))
+			}
 		})
 	}
+}
+
+// helmTemplate runs helm's install action client-only, as `helm template`
+// does, on a cluster of the given Kubernetes version serving the
+// prometheus-operator kinds, and returns the manifest.
+func helmTemplate(t *testing.T, values, kubeVersion string) string {
+	t.Helper()
+	ch, err := loader.Load(chartDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := chartutil.ParseKubeVersion(kubeVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &action.Configuration{
+		Releases:     storage.Init(driver.NewMemory()),
+		KubeClient:   &kubefake.PrintingKubeClient{Out: io.Discard},
+		Capabilities: chartutil.DefaultCapabilities,
+		Log:          func(string, ...any) {},
+	}
+	inst := action.NewInstall(cfg)
+	inst.DryRun, inst.ClientOnly, inst.Replace = true, true, true
+	inst.ReleaseName, inst.Namespace = "breakwater", "monitoring"
+	inst.KubeVersion, inst.APIVersions = kv, monitoringAPIs
+	rel, err := inst.Run(ch, readValues(t, values))
+	if err != nil {
+		t.Fatalf("helm template: %v", err)
+	}
+	return rel.Manifest
 }
 
 // TestHelmPodMonitorAndPodSettings: the settings node-exporter's chart users
