@@ -354,6 +354,11 @@ func TestLoad(t *testing.T) {
 				oom := alerts[names.AlertOOMKilled]
 				return !throttled && oom.Labels["team"] == "sec" && oom.Labels["severity"] == "warning" && len(alerts) == len(names.Alerts)-1
 			}},
+		{"every self alert off: no empty group", "disabled: {BreakwaterDown: true, BreakwaterProbeDetached: true, BreakwaterEventsLost: true, BreakwaterCollectorFailed: true, BreakwaterPushFailing: true}\n", "",
+			func(c Config) bool {
+				gs := Groups(c)
+				return len(gs) == 3 && gs[2].Name == "breakwater.security"
+			}},
 		{"severity per result", "escapeAttempt:\n  severity: {blocked: info}\n", "cannot unmarshal object", nil},
 		{"switch a shipped exclusion on, drop one, add one", "exclusions:\n  csiNodePlugins: {enabled: true}\n  chrootDaemons: null\n  ci: {namespace: ci}\n", "",
 			func(c Config) bool {

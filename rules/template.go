@@ -151,7 +151,9 @@ func resolve(groups []Group, c Config) ([]Group, error) {
 			out[i].Rules = append(out[i].Rules, nr)
 		}
 	}
-	return out, nil
+	// A group whose alerts are all disabled goes: a PrometheusRule group
+	// needs rules.
+	return slices.DeleteFunc(out, func(g Group) bool { return len(g.Rules) == 0 }), nil
 }
 
 // withAdditional is own with the additional entries it does not set
@@ -186,6 +188,18 @@ func HelmTemplate() []byte {
 	b.WriteString(`{{- define "` + HelmTemplateName + `" -}}` + "\n")
 	b.WriteString("groups:\n")
 	for _, g := range templateGroups() {
+		// A group of alerts only goes when every one of them is disabled.
+		var alerts []string
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				alerts = nil
+				break
+			}
+			alerts = append(alerts, `(index (default (dict) $.disabled) "`+r.Alert+`")`)
+		}
+		if alerts != nil {
+			b.WriteString("{{- if not (and " + strings.Join(alerts, " ") + ") }}\n")
+		}
 		b.WriteString("- name: " + block(g.Name, 4))
 		b.WriteString("  rules:\n")
 		for _, r := range g.Rules {
@@ -240,6 +254,9 @@ func HelmTemplate() []byte {
 			if r.Alert != "" {
 				b.WriteString("{{- end }}\n")
 			}
+		}
+		if alerts != nil {
+			b.WriteString("{{- end }}\n")
 		}
 	}
 	b.WriteString("{{- end }}\n")

@@ -46,7 +46,8 @@ restartingOften: {restarts: 0, window: 1h, for: 1m}
 crashLooping: {window: 20m, for: 1h}
 oomKilled: {window: 1m, severity: info}
 escapeAttempt: {window: 1m30s, severity: low}
-disabled: {ContainerCPUSpike: true, ContainerOOMKilled: false}
+disabled: {ContainerCPUSpike: true, ContainerOOMKilled: false, BreakwaterDown: true, BreakwaterProbeDetached: true,
+  BreakwaterEventsLost: true, BreakwaterCollectorFailed: true, BreakwaterPushFailing: true}
 additionalRuleLabels: {team: "sec: \"ops\"", tier: "1"}
 additionalRuleAnnotations: {chat: "#sec {{ $labels.name }}", "n_1": "x\ny"}
 escapeSucceeded: {window: 1m, severity: sev1}

@@ -52,6 +52,7 @@ groups:
       breakwater:container_syscalls_denied:rate5m
         unless
       (breakwater:container_syscalls_denied:rate5m > {{ $.syscallsDeniedBurst.minRate }} and breakwater:container_syscalls_denied:rate5m > {{ $.syscallsDeniedBurst.factor }} * breakwater:container_syscalls_denied:rate5m_avg_1h)
+{{- if not (and (index (default (dict) $.disabled) "ContainerMemoryNearLimit") (index (default (dict) $.disabled) "ContainerCPUSpike") (index (default (dict) $.disabled) "ContainerCPUThrottled") (index (default (dict) $.disabled) "ContainerRestartingOften") (index (default (dict) $.disabled) "ContainerCrashLooping") (index (default (dict) $.disabled) "ContainerOOMKilled")) }}
 - name: |-
     breakwater.resources
   rules:
@@ -306,6 +307,8 @@ groups:
       {{ $k }}: {{ $v | quote }}
       {{- end }}
 {{- end }}
+{{- end }}
+{{- if not (and (index (default (dict) $.disabled) "ContainerEscapeAttempt") (index (default (dict) $.disabled) "ContainerEscapeSucceeded") (index (default (dict) $.disabled) "ContainerNovelSyscall") (index (default (dict) $.disabled) "ContainerSyscallsDeniedBurst") (index (default (dict) $.disabled) "ContainerPrivilegedCapabilities")) }}
 - name: |-
     breakwater.security
   rules:
@@ -491,6 +494,8 @@ groups:
       {{ $k }}: {{ $v | quote }}
       {{- end }}
 {{- end }}
+{{- end }}
+{{- if not (and (index (default (dict) $.disabled) "BreakwaterDown") (index (default (dict) $.disabled) "BreakwaterProbeDetached") (index (default (dict) $.disabled) "BreakwaterEventsLost") (index (default (dict) $.disabled) "BreakwaterCollectorFailed") (index (default (dict) $.disabled) "BreakwaterPushFailing")) }}
 - name: |-
     breakwater.self
   rules:
@@ -657,5 +662,6 @@ groups:
       {{- range $k, $v := omit (default (dict) $.additionalRuleAnnotations) "dashboard_url" "description" "runbook_url" "summary" }}
       {{ $k }}: {{ $v | quote }}
       {{- end }}
+{{- end }}
 {{- end }}
 {{- end }}
