@@ -70,7 +70,64 @@ func Build(uid string, o Options) (dashboard.Dashboard, error) {
 		return dashboard.Dashboard{}, err
 	}
 	numberPanels(db.Panels)
+	linkRunbooks(db.Panels, o)
+	// What Grafana 10.4 and 11 write: both import it (the SDK's default,
+	// 42, is Grafana 12's).
+	db.SchemaVersion = SchemaVersion
 	return db, nil
+}
+
+// SchemaVersion is the dashboard schema version of the committed JSON.
+const SchemaVersion = 39
+
+// AlertPanels are the panel each alert is seen on, by alert: it links the
+// alert's runbook, and the runbook names it first.
+var AlertPanels = map[string]string{
+	names.AlertMemoryNearLimit:        "Memory working set against limit",
+	names.AlertCPUSpike:               "CPU usage against baseline",
+	names.AlertCPUThrottled:           "CPU throttling",
+	names.AlertRestartingOften:        "Restarts",
+	names.AlertCrashLooping:           "Restarts",
+	names.AlertOOMKilled:              "OOM events",
+	names.AlertEscapeAttempt:          "Escape attempts by container",
+	names.AlertEscapeSucceeded:        "Escapes allowed",
+	names.AlertNovelSyscall:           "Novel syscalls",
+	names.AlertSyscallsDeniedBurst:    "Seccomp refusals against baseline",
+	names.AlertPrivilegedCapabilities: "Containers running with dangerous capabilities",
+	names.AlertBreakwaterDown:         "Exporters up",
+	names.AlertProbeDetached:          "Probes attached",
+	names.AlertEventsLost:             "Events lost",
+	names.AlertCollectorFailed:        "Collector success",
+	names.AlertPushFailing:            "Alertmanager pushes by result",
+}
+
+// linkRunbooks gives each alert's panel a link to the alert's runbook.
+func linkRunbooks(ps []dashboard.PanelOrRowPanel, o Options) {
+	byPanel := map[string][]string{}
+	for _, a := range sortedKeys(AlertPanels) {
+		byPanel[AlertPanels[a]] = append(byPanel[AlertPanels[a]], a)
+	}
+	link := func(p *dashboard.Panel) {
+		if p.Title == nil {
+			return
+		}
+		for _, a := range byPanel[*p.Title] {
+			p.Links = append(p.Links, dashboard.DashboardLink{
+				Title: "Runbook: " + a, Type: dashboard.DashboardLinkTypeLink, Url: cog.ToPtr(o.RunbookURL + a + ".md"),
+				Tags: []string{}, TargetBlank: true,
+			})
+		}
+	}
+	for _, p := range ps {
+		switch {
+		case p.Panel != nil:
+			link(p.Panel)
+		case p.RowPanel != nil:
+			for i := range p.RowPanel.Panels {
+				link(&p.RowPanel.Panels[i])
+			}
+		}
+	}
 }
 
 // numberPanels gives rows and panels unique ids in layout order: Grafana
@@ -180,6 +237,27 @@ func query(expr, legend string) *prometheus.DataqueryBuilder {
 		Expr(expr).
 		LegendFormat(legend).
 		Range()
+}
+
+// instantQuery is one value at the end of the time range, for a stat.
+func instantQuery(expr, legend string) *prometheus.DataqueryBuilder {
+	return prometheus.NewDataqueryBuilder().
+		Datasource(datasource()).
+		Expr(expr).
+		LegendFormat(legend).
+		Instant()
+}
+
+// countInRange is how much the counters metric{sel} rose within the
+// dashboard's time range, summed, as a count: one escape reads 1, not a
+// rate of 0.003/s. A series born within the range counts whole (the security
+// counters appear with their first event, which increase() would miss); one
+// that restarted from zero counts nothing rather than a negative.
+func countInRange(metric, sel string) string {
+	s := metric + "{" + sel + "}"
+	now := "last_over_time(" + s + "[$__range])"
+	before := "last_over_time(" + s + "[$__range] offset $__range)"
+	return "sum((" + now + " - " + before + ") >= 0 or (" + now + " unless " + before + "))"
 }
 
 // tableQuery is an instant query formatted as a table.

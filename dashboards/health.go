@@ -24,9 +24,8 @@ func health(o Options) *dashboard.DashboardBuilder {
 		WithPanel(singleStat("Tracked containers", "Containers breakwater currently attributes events to.", unitShort, 1e9,
 			query(`sum(`+names.MetricTrackedContainers+`{`+n+`})`, "containers")).
 			ColorMode("value")).
-		WithPanel(singleStat("Events lost", "Peak rate of kernel records breakwater dropped (BreakwaterEventsLost); by reason on the panel below: ringbuf_full costs log lines and pushes, the other reasons undercount counters.", unitCountPerS, 0.0001,
-			query(`sum(rate(`+names.MetricBPFEventsLost+`{`+n+`}[$__rate_interval]))`, "lost")).
-			ReduceOptions(maxReduce())).
+		WithPanel(singleStat("Events lost", "Kernel records breakwater dropped within the time range (BreakwaterEventsLost); by reason on the panel below: ringbuf_full costs log lines and pushes, the other reasons undercount counters.", unitShort, 1,
+			instantQuery(countInRange(names.MetricBPFEventsLost, n), "lost"))).
 		WithPanel(instantTable("Build", "Version of each breakwater exporter.", unitShort,
 			tableQuery(`max by (`+o.byNode("version", "revision", "goversion")+`) (`+names.MetricBuildInfo+`{`+n+`})`))).
 		WithRow(dashboard.NewRowBuilder("Probes and events")).

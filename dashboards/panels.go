@@ -21,10 +21,15 @@ type Options struct {
 	// ClusterLabel tells clusters apart; empty leaves out the cluster
 	// variable and matcher.
 	ClusterLabel string
+	// RunbookURL is the base the alert panels' runbook links append
+	// "<alert>.md" to, as the rules' runbook_url does.
+	RunbookURL string
 }
 
 // DefaultOptions are the options of the committed dashboards: the pack's defaults.
-func DefaultOptions() Options { return Options{ClusterLabel: rules.Default().ClusterLabel} }
+func DefaultOptions() Options {
+	return Options{ClusterLabel: rules.Default().ClusterLabel, RunbookURL: rules.Default().RunbookURL}
+}
 
 // nodeSel picks the selected exporters; with All (".*") a variable also
 // matches series without the label, so the dashboards work on a plain
@@ -164,10 +169,4 @@ func severityColors(severe string) (string, []dashboard.DynamicConfigValue) {
 	return ".*" + severe + ".*", []dashboard.DynamicConfigValue{
 		{Id: "color", Value: map[string]any{"mode": "fixed", "fixedColor": "red"}},
 	}
-}
-
-// maxReduce makes a stat show the peak of the range: a burst of escape
-// attempts must stay visible after it ends.
-func maxReduce() *common.ReduceDataOptionsBuilder {
-	return common.NewReduceDataOptionsBuilder().Calcs([]string{"max"})
 }

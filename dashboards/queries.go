@@ -31,6 +31,7 @@ func (v Vars) values() map[string]string {
 		"container":       or(v.Container, ".*"),
 		"datasource":      "prometheus",
 		"__rate_interval": or(v.RateInterval, "1m"),
+		"__range":         "1h",
 	}
 }
 

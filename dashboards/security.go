@@ -28,12 +28,10 @@ func security(o Options) *dashboard.DashboardBuilder {
 	return newDashboard(SecurityUID, "breakwater / Container security",
 		"Container escape attempts, denied syscalls and privileged operations per container, from breakwater's eBPF counters.", true, o).
 		WithRow(dashboard.NewRowBuilder("Overview")).
-		WithPanel(singleStat("Escapes allowed", "Peak rate of escape attempts the kernel let succeed. Anything above zero is the most severe signal breakwater has.", unitOpsPerSec, 0.0001,
-			query(`sum(rate(`+names.MetricEscapeAttempts+`{`+c+`, result="allowed"}[$__rate_interval]))`, "allowed")).
-			ReduceOptions(maxReduce())).
-		WithPanel(singleStat("Escapes blocked", "Peak rate of escape attempts the kernel refused.", unitOpsPerSec, 0.0001,
-			query(`sum(rate(`+names.MetricEscapeAttempts+`{`+c+`, result="blocked"}[$__rate_interval]))`, "blocked")).
-			ReduceOptions(maxReduce())).
+		WithPanel(singleStat("Escapes allowed", "Escape attempts the kernel let succeed within the time range (ContainerEscapeSucceeded). Anything above zero is the most severe signal breakwater has.", unitShort, 1,
+			instantQuery(countInRange(names.MetricEscapeAttempts, c+`, result="allowed"`), "allowed"))).
+		WithPanel(singleStat("Escapes blocked", "Escape attempts the kernel refused within the time range (ContainerEscapeAttempt).", unitShort, 1,
+			instantQuery(countInRange(names.MetricEscapeAttempts, c+`, result="blocked"`), "blocked"))).
 		WithPanel(singleStat("Containers with dangerous capabilities", "Containers that executed a process with a dangerous capability in its effective set.", unitShort, 1,
 			query(`count(count by (`+o.by()+`) (`+names.MetricContainerCapabilities+`{`+c+`}))`, "containers"))).
 		WithPanel(singleStat("Firing breakwater alerts", "breakwater alerts of the selected exporters firing now, from Prometheus' ALERTS series.", unitShort, 1,

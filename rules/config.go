@@ -77,18 +77,31 @@ type Config struct {
 	// name. The same entries filter the Alertmanager push.
 	Exclusions map[string]Exclusion `json:"exclusions"`
 
+	// Disabled switches alerts off by name (ContainerCPUThrottled: true):
+	// they leave the rule file, the PrometheusRule and the chart, and the
+	// push does not send them. kube-prometheus-stack's defaultRules.disabled
+	// has the same shape.
+	Disabled map[string]bool `json:"disabled"`
+	// AdditionalRuleLabels and AdditionalRuleAnnotations are added to every
+	// alert (and to the pushed ones), as kube-prometheus-stack's
+	// defaultRules.additionalRuleLabels/-Annotations are. What the pack sets
+	// itself (severity, summary, description, runbook_url, dashboard_url)
+	// has its own settings and cannot be set here.
+	AdditionalRuleLabels      map[string]string `json:"additionalRuleLabels"`
+	AdditionalRuleAnnotations map[string]string `json:"additionalRuleAnnotations"`
+
 	MemoryNearLimit        MemoryNearLimit        `json:"memoryNearLimit"`
 	CPUSpike               CPUSpike               `json:"cpuSpike"`
 	CPUThrottled           CPUThrottled           `json:"cpuThrottled"`
 	RestartingOften        RestartingOften        `json:"restartingOften"`
 	CrashLooping           Windowed               `json:"crashLooping"`
 	OOMKilled              Counter                `json:"oomKilled"`
-	EscapeAttempt          EscapeAttempt          `json:"escapeAttempt"`
+	EscapeAttempt          Counter                `json:"escapeAttempt"`
 	EscapeSucceeded        Counter                `json:"escapeSucceeded"`
 	NovelSyscall           Counter                `json:"novelSyscall"`
 	SyscallsDeniedBurst    SyscallsDeniedBurst    `json:"syscallsDeniedBurst"`
 	PrivilegedCapabilities PrivilegedCapabilities `json:"privilegedCapabilities"`
-	Down                   Self                   `json:"breakwaterDown"`
+	Down                   Down                   `json:"breakwaterDown"`
 	ProbeDetached          Self                   `json:"probeDetached"`
 	EventsLost             Windowed               `json:"eventsLost"`
 	CollectorFailed        Self                   `json:"collectorFailed"`
@@ -152,6 +165,15 @@ func (e Exclusion) Matches(labels map[string]string) bool {
 	return true
 }
 
+// The labels and annotations every alert sets itself.
+var (
+	ownLabels      = []string{names.LabelAlertname, names.LabelSeverity}
+	ownAnnotations = []string{names.AnnotationSummary, names.AnnotationDescription, names.AnnotationRunbookURL, names.AnnotationDashboardURL}
+)
+
+// Enabled reports whether the alert is switched on.
+func (c Config) Enabled(alert string) bool { return !c.Disabled[alert] }
+
 // anchored compiles a pattern as PromQL's =~ does: fully anchored RE2.
 func anchored(p string) (*regexp.Regexp, error) { return regexp.Compile("^(?:" + p + ")$") }
 
@@ -203,27 +225,6 @@ type Counter struct {
 	Window   model.Duration `json:"window"`
 }
 
-// EscapeAttempt is a Counter alert whose severity depends on the result:
-// the same alert is pushed to Alertmanager the moment it happens.
-type EscapeAttempt struct {
-	Severity ResultSeverity `json:"severity"`
-	Window   model.Duration `json:"window"`
-}
-
-// ResultSeverity is a severity per escape result.
-type ResultSeverity struct {
-	Blocked string `json:"blocked"`
-	Allowed string `json:"allowed"`
-}
-
-// For returns the severity of an attempt with the given result.
-func (s ResultSeverity) For(result string) string {
-	if result == names.ResultAllowed {
-		return s.Allowed
-	}
-	return s.Blocked
-}
-
 // SyscallsDeniedBurst fires when syscalls refused by seccomp run above
 // Factor times the container's baseline and above MinRate per second.
 type SyscallsDeniedBurst struct {
@@ -240,6 +241,15 @@ type PrivilegedCapabilities struct {
 // Self is an alert about the exporter itself.
 type Self struct {
 	Alert `json:",inline"`
+}
+
+// Down is BreakwaterDown: a target that is down, or no target at all.
+type Down struct {
+	Alert `json:",inline"`
+	// OnlyAbsent keeps the "no target at all" half only, for a Prometheus
+	// whose TargetDown (kube-prometheus-stack) already pages for a target
+	// that is down; TargetDown never sees a job without targets.
+	OnlyAbsent bool `json:"onlyAbsent"`
 }
 
 // PrometheusRuleMeta is the metadata of the generated PrometheusRule.
@@ -290,28 +300,31 @@ func Default() Config {
 		ClusterLabel:             names.LabelCluster,
 		RunbookURL:               "https://github.com/breakwater/breakwater/blob/main/docs/runbooks/",
 		// The compose stack's Grafana (deploy/compose).
-		GrafanaURL:             "http://127.0.0.1:3000",
-		RateWindow:             dur("5m"),
-		BaselineWindow:         dur("1h"),
-		BaselineMinAge:         dur("30m"),
-		CounterHistory:         dur("1h"),
-		Exclusions:             KnownWorkloads(),
-		MemoryNearLimit:        MemoryNearLimit{Alert: Alert{Severity: names.SeverityWarning, For: dur("2m")}, Ratio: 0.9},
-		CPUSpike:               CPUSpike{Alert: Alert{Severity: names.SeverityWarning, For: dur("5m")}, Factor: 2, MinCores: 0.1},
-		CPUThrottled:           CPUThrottled{Alert: Alert{Severity: names.SeverityWarning, For: dur("15m")}, Ratio: 0.25},
-		RestartingOften:        RestartingOften{Alert: Alert{Severity: names.SeverityWarning}, Restarts: 5, Window: dur("10m")},
-		CrashLooping:           Windowed{Alert: Alert{Severity: names.SeverityWarning, For: dur("15m")}, Window: dur("10m")},
-		OOMKilled:              Counter{Severity: names.SeverityWarning, Window: dur("10m")},
-		EscapeAttempt:          EscapeAttempt{Severity: ResultSeverity{Blocked: names.SeverityWarning, Allowed: names.SeverityCritical}, Window: dur("5m")},
-		EscapeSucceeded:        Counter{Severity: names.SeverityCritical, Window: dur("5m")},
-		NovelSyscall:           Counter{Severity: names.SeverityWarning, Window: dur("10m")},
-		SyscallsDeniedBurst:    SyscallsDeniedBurst{Alert: Alert{Severity: names.SeverityWarning, For: dur("2m")}, Factor: 3, MinRate: 1},
-		PrivilegedCapabilities: PrivilegedCapabilities{Alert: Alert{Severity: names.SeverityInfo}},
-		Down:                   Self{Alert: Alert{Severity: names.SeverityWarning, For: dur("5m")}},
-		ProbeDetached:          Self{Alert: Alert{Severity: names.SeverityWarning, For: dur("2m")}},
-		EventsLost:             Windowed{Alert: Alert{Severity: names.SeverityWarning}, Window: dur("10m")},
-		CollectorFailed:        Self{Alert: Alert{Severity: names.SeverityWarning, For: dur("5m")}},
-		PushFailing:            Windowed{Alert: Alert{Severity: names.SeverityWarning, For: dur("5m")}, Window: dur("10m")},
+		GrafanaURL:                "http://127.0.0.1:3000",
+		RateWindow:                dur("5m"),
+		BaselineWindow:            dur("1h"),
+		BaselineMinAge:            dur("30m"),
+		CounterHistory:            dur("1h"),
+		Exclusions:                KnownWorkloads(),
+		Disabled:                  map[string]bool{},
+		AdditionalRuleLabels:      map[string]string{},
+		AdditionalRuleAnnotations: map[string]string{},
+		MemoryNearLimit:           MemoryNearLimit{Alert: Alert{Severity: names.SeverityWarning, For: dur("2m")}, Ratio: 0.9},
+		CPUSpike:                  CPUSpike{Alert: Alert{Severity: names.SeverityWarning, For: dur("5m")}, Factor: 2, MinCores: 0.1},
+		CPUThrottled:              CPUThrottled{Alert: Alert{Severity: names.SeverityWarning, For: dur("15m")}, Ratio: 0.25},
+		RestartingOften:           RestartingOften{Alert: Alert{Severity: names.SeverityWarning}, Restarts: 5, Window: dur("10m")},
+		CrashLooping:              Windowed{Alert: Alert{Severity: names.SeverityWarning, For: dur("15m")}, Window: dur("10m")},
+		OOMKilled:                 Counter{Severity: names.SeverityWarning, Window: dur("10m")},
+		EscapeAttempt:             Counter{Severity: names.SeverityWarning, Window: dur("5m")},
+		EscapeSucceeded:           Counter{Severity: names.SeverityCritical, Window: dur("5m")},
+		NovelSyscall:              Counter{Severity: names.SeverityWarning, Window: dur("10m")},
+		SyscallsDeniedBurst:       SyscallsDeniedBurst{Alert: Alert{Severity: names.SeverityWarning, For: dur("2m")}, Factor: 3, MinRate: 1},
+		PrivilegedCapabilities:    PrivilegedCapabilities{Alert: Alert{Severity: names.SeverityInfo}},
+		Down:                      Down{Alert: Alert{Severity: names.SeverityWarning, For: dur("5m")}},
+		ProbeDetached:             Self{Alert: Alert{Severity: names.SeverityWarning, For: dur("2m")}},
+		EventsLost:                Windowed{Alert: Alert{Severity: names.SeverityWarning}, Window: dur("10m")},
+		CollectorFailed:           Self{Alert: Alert{Severity: names.SeverityWarning, For: dur("5m")}},
+		PushFailing:               Windowed{Alert: Alert{Severity: names.SeverityWarning, For: dur("5m")}, Window: dur("10m")},
 		PrometheusRule: PrometheusRuleMeta{
 			Name: "breakwater",
 			Labels: map[string]string{
@@ -439,13 +452,24 @@ func (c Config) Validate() error {
 	for _, s := range []struct{ key, severity string }{
 		{"memoryNearLimit", c.MemoryNearLimit.Severity}, {"cpuSpike", c.CPUSpike.Severity}, {"cpuThrottled", c.CPUThrottled.Severity},
 		{"restartingOften", c.RestartingOften.Severity}, {"crashLooping", c.CrashLooping.Severity}, {"oomKilled", c.OOMKilled.Severity},
-		{"escapeAttempt.blocked", c.EscapeAttempt.Severity.Blocked}, {"escapeAttempt.allowed", c.EscapeAttempt.Severity.Allowed},
+		{"escapeAttempt", c.EscapeAttempt.Severity},
 		{"escapeSucceeded", c.EscapeSucceeded.Severity}, {"novelSyscall", c.NovelSyscall.Severity},
 		{"syscallsDeniedBurst", c.SyscallsDeniedBurst.Severity}, {"privilegedCapabilities", c.PrivilegedCapabilities.Severity},
 		{"breakwaterDown", c.Down.Severity}, {"probeDetached", c.ProbeDetached.Severity}, {"eventsLost", c.EventsLost.Severity},
 		{"collectorFailed", c.CollectorFailed.Severity}, {"pushFailing", c.PushFailing.Severity},
 	} {
 		check(s.severity != "", "%s.severity must not be empty", s.key)
+	}
+	for _, name := range sortedKeys(c.Disabled) {
+		check(slices.Contains(names.Alerts, name), "disabled.%s: no such alert (%s)", name, strings.Join(names.Alerts, ", "))
+	}
+	for _, l := range sortedKeys(c.AdditionalRuleLabels) {
+		check(model.LegacyValidation.IsValidLabelName(l), "additionalRuleLabels: %q is not a label name", l)
+		check(!slices.Contains(ownLabels, l), "additionalRuleLabels.%s: set by the pack itself (each alert has its severity setting)", l)
+	}
+	for _, a := range sortedKeys(c.AdditionalRuleAnnotations) {
+		check(model.LegacyValidation.IsValidLabelName(a), "additionalRuleAnnotations: %q is not an annotation name", a)
+		check(!slices.Contains(ownAnnotations, a), "additionalRuleAnnotations.%s: set by the pack itself (see runbookURL, grafanaURL)", a)
 	}
 	for _, name := range sortedKeys(c.Exclusions) {
 		e := c.Exclusions[name]

@@ -24,6 +24,8 @@ func FuzzLoad(f *testing.F) {
 		"rateWindow: 0s\n",
 		"rateWindow: 1y\nbaselineWindow: 2y\n",
 		"{\"cpuSpike\": {\"factor\": 1.5}}",
+		"disabled: {ContainerCPUSpike: true, BreakwaterDown: false}\nadditionalRuleLabels: {team: a}\nadditionalRuleAnnotations: {chat: '#x'}\n",
+		"breakwaterDown: {onlyAbsent: true}\nescapeAttempt: {severity: info}\n",
 		"unknownKey: 1\n",
 		"memoryNearLimit: {ratio: .nan}\n",
 		"- a\n- b\n",

@@ -10,6 +10,11 @@ import (
 
 // Where `make rules` writes, relative to the repository root.
 const (
+	// KubePrometheusStackPresetPath is the kubePrometheusStack preset, a
+	// configuration override (Load reads it) that the chart's preset
+	// values are generated from.
+	KubePrometheusStackPresetPath = "rules/presets/kube-prometheus-stack.yml"
+
 	RuleFilePath       = "rules/breakwater.rules.yml"
 	PrometheusRulePath = "deploy/kubernetes/prometheusrule.yaml"
 )

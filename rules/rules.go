@@ -155,7 +155,7 @@ func templateGroups() []Group {
 		{Name: "breakwater.container.rules", Rules: recordingRules()},
 		{Name: "breakwater.resources", Rules: []Rule{memoryNearLimit(), cpuSpike(), cpuThrottled(), restartingOften(), crashLooping(), oomKilled()}},
 		{Name: "breakwater.security", Rules: []Rule{
-			escapeAttempt(names.ResultBlocked), escapeAttempt(names.ResultAllowed), escapeSucceeded(),
+			escapeAttempt(), escapeSucceeded(),
 			novelSyscall(), syscallsDeniedBurst(), privilegedCapabilities(),
 		}},
 		{Name: "breakwater.self", Rules: []Rule{breakwaterDown(), probeDetached(), eventsLost(), collectorFailed(), pushFailing()}},
@@ -383,7 +383,7 @@ func oomKilled() Rule {
 
 // EscapeAlertLabels are the labels an escape alert carries besides
 // alertname and severity: cluster, target labels, identity, technique, and
-// for ContainerEscapeAttempt the result. The Alertmanager push sends the
+// for ContainerEscapeAttempt the result (always blocked). The Alertmanager push sends the
 // same set (labels with empty values are absent in both), so Alertmanager
 // sees one alert whichever path arrives first.
 func EscapeAlertLabels(c Config, alert string) []string {
@@ -409,19 +409,18 @@ func escapeExpr(result, w string, labels []string) string {
 		excluding(by(append(slices.Clone(containerLabels), names.LabelTechnique)...), names.MetricEscapeAttempts, containerSel, w, true)
 }
 
-func escapeAttempt(result string) Rule {
+// escapeAttempt is the blocked attempts only: the allowed ones are
+// ContainerEscapeSucceeded's. One alert name, one severity, so that no
+// inhibition on [namespace, alertname] (kube-prometheus-stack's default)
+// can let one container's attempt silence another's.
+func escapeAttempt() Rule {
 	key := "escapeAttempt"
-	outcome := "that the kernel refused"
-	if result == names.ResultAllowed {
-		outcome = "that the kernel allowed (ContainerEscapeSucceeded has them too)"
-	}
 	return alertRule{
 		name: names.AlertEscapeAttempt, key: key, dashboard: names.DashboardSecurity, container: true,
-		severity: ref(key + ".severity." + result),
-		expr:     escapeExpr(result, key+".window", append(slices.Clone(containerLabels), names.LabelTechnique, names.LabelResult)),
-		summary:  `Escape attempt ({{ $labels.technique }}, {{ $labels.result }}) from container <name>`,
+		expr:    escapeExpr(names.ResultBlocked, key+".window", append(slices.Clone(containerLabels), names.LabelTechnique, names.LabelResult)),
+		summary: `Escape attempt ({{ $labels.technique }}, {{ $labels.result }}) from container <name>`,
 		description: `<who> made {{ printf "%.0f" $value }} {{ $labels.technique }} escape attempt(s) in the last ` + ref(key+".window") +
-			` ` + outcome + `. Ordinary workloads never do this.`,
+			` that the kernel refused. Ordinary workloads never do this.`,
 	}.rule()
 }
 
@@ -480,7 +479,8 @@ func breakwaterDown() Rule {
 	up := sel(names.MetricUp, breakwaterSel...)
 	return alertRule{
 		name: names.AlertBreakwaterDown, key: "breakwaterDown", hasFor: true, dashboard: names.DashboardHealth,
-		expr:    fmt.Sprintf("%s == 0\n  or\nabsent(%s)", up, up),
+		// onlyAbsent leaves a target that is down to kube-prometheus-stack's TargetDown.
+		expr:    fmt.Sprintf("[%% if not $.breakwaterDown.onlyAbsent %%]%s == 0\n  or\n[%% end %%]absent(%s)", up, up),
 		summary: `breakwater {{ with $labels.instance }}on {{ . }} {{ end }}is down`,
 		description: `Prometheus has not scraped breakwater (job {{ $labels.job }}{{ with $labels.instance }}, instance {{ . }}{{ else }}: no target at all{{ end }}) for ` +
 			ref("breakwaterDown.for") + `. Security and resource alerts of the containers it watches are blind.`,

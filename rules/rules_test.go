@@ -148,8 +148,8 @@ func TestPromtoolTestsCatchMutations(t *testing.T) {
 		{"oom window 20m resolves late", func(c *Config) { c.OOMKilled.Window = model.Duration(20 * time.Minute) }},
 		{"escape window 10m resolves late", func(c *Config) { c.EscapeAttempt.Window = model.Duration(10 * time.Minute) }},
 		{"escape succeeded window 10m resolves late", func(c *Config) { c.EscapeSucceeded.Window = model.Duration(10 * time.Minute) }},
-		{"blocked escapes critical", func(c *Config) { c.EscapeAttempt.Severity.Blocked = "critical" }},
-		{"allowed escapes warning", func(c *Config) { c.EscapeAttempt.Severity.Allowed = "warning" }},
+		{"escape attempts critical", func(c *Config) { c.EscapeAttempt.Severity = "critical" }},
+		{"escape successes warning", func(c *Config) { c.EscapeSucceeded.Severity = "warning" }},
 		{"counter history 1m replays after a collector failure", func(c *Config) { c.CounterHistory = model.Duration(time.Minute) }},
 		{"novel syscall window 5m", func(c *Config) { c.NovelSyscall.Window = model.Duration(5 * time.Minute) }},
 		{"an exclusion of namespace dev", func(c *Config) { c.Exclusions["dev"] = Exclusion{Namespace: "dev"} }},
@@ -295,8 +295,8 @@ func TestEscapeAlertLabels(t *testing.T) {
 			}
 		}
 	}
-	if seen != 3 {
-		t.Errorf("%d escape rules, want ContainerEscapeAttempt per result and ContainerEscapeSucceeded", seen)
+	if seen != 2 {
+		t.Errorf("%d escape rules, want one ContainerEscapeAttempt (blocked) and one ContainerEscapeSucceeded (allowed)", seen)
 	}
 	c := Default()
 	c.ClusterLabel, c.TargetLabels = "", []string{"instance", "job", "instance"}
@@ -319,17 +319,47 @@ func TestLoad(t *testing.T) {
 			}},
 		{"json override", `{"escapeAttempt": {"window": "1m"}, "targetLabels": ["instance"]}`, "",
 			func(c Config) bool {
-				return c.EscapeAttempt.Window == model.Duration(time.Minute) && slices.Equal(c.TargetLabels, []string{"instance"}) && c.EscapeAttempt.Severity.Blocked == "warning"
+				return c.EscapeAttempt.Window == model.Duration(time.Minute) && slices.Equal(c.TargetLabels, []string{"instance"}) && c.EscapeAttempt.Severity == "warning"
 			}},
 		{"unknown key", "cpuSpike:\n  facter: 3\n", "unknown field", nil},
 		{"bad duration", "rateWindow: fast\n", "not a valid duration", nil},
 		{"invalid ratio", "memoryNearLimit:\n  ratio: 1.5\n", "ratio must be in (0, 1]", nil},
 		{"baseline shorter than rate", "baselineWindow: 1m\n", "baselineWindow must be longer", nil},
 		// Maps merge key by key, as Helm merges values; null removes.
-		{"merge a severity", "escapeAttempt:\n  severity: {blocked: info}\n", "",
+		{"merge a severity", "escapeAttempt:\n  severity: info\n", "",
 			func(c Config) bool {
-				return c.EscapeAttempt.Severity == ResultSeverity{Blocked: "info", Allowed: "critical"} && c.EscapeAttempt.Window == Default().EscapeAttempt.Window
+				return c.EscapeAttempt.Severity == "info" && c.EscapeAttempt.Window == Default().EscapeAttempt.Window
 			}},
+		// The severity per result of older configurations: allowed attempts
+		// are ContainerEscapeSucceeded's now.
+		{"disable an unknown alert", "disabled: {ContainerCPUThrotled: true}\n", "disabled.ContainerCPUThrotled: no such alert", nil},
+		{"severity as an additional label", "additionalRuleLabels: {severity: page}\n", "additionalRuleLabels.severity: set by the pack itself", nil},
+		{"runbook as an additional annotation", "additionalRuleAnnotations: {runbook_url: x}\n", "additionalRuleAnnotations.runbook_url: set by the pack itself", nil},
+		{"additional label not a label name", "additionalRuleLabels: {team-x: a}\n", `"team-x" is not a label name`, nil},
+		{"disable and add", "disabled: {ContainerCPUThrottled: true, ContainerOOMKilled: false}\nadditionalRuleLabels: {team: sec}\n", "",
+			func(c Config) bool {
+				gs := Groups(c)
+				alerts := map[string]Rule{}
+				for _, g := range gs {
+					for _, r := range g.Rules {
+						if r.Alert != "" {
+							alerts[r.Alert] = r
+						}
+						if r.Record != "" && r.Labels["team"] != "" {
+							return false // recording rules keep their labels
+						}
+					}
+				}
+				_, throttled := alerts[names.AlertCPUThrottled]
+				oom := alerts[names.AlertOOMKilled]
+				return !throttled && oom.Labels["team"] == "sec" && oom.Labels["severity"] == "warning" && len(alerts) == len(names.Alerts)-1
+			}},
+		{"every self alert off: no empty group", "disabled: {BreakwaterDown: true, BreakwaterProbeDetached: true, BreakwaterEventsLost: true, BreakwaterCollectorFailed: true, BreakwaterPushFailing: true}\n", "",
+			func(c Config) bool {
+				gs := Groups(c)
+				return len(gs) == 3 && gs[2].Name == "breakwater.security"
+			}},
+		{"severity per result", "escapeAttempt:\n  severity: {blocked: info}\n", "cannot unmarshal object", nil},
 		{"switch a shipped exclusion on, drop one, add one", "exclusions:\n  csiNodePlugins: {enabled: true}\n  chrootDaemons: null\n  ci: {namespace: ci}\n", "",
 			func(c Config) bool {
 				csi := c.Exclusions["csiNodePlugins"]
@@ -426,11 +456,38 @@ func TestPromtoolTestVariants(t *testing.T) {
 			if err := Write(c, filepath.Join(tmp, "breakwater.rules.yml"), filepath.Join(tmp, "prometheusrule.yaml")); err != nil {
 				t.Fatal(err)
 			}
+			// Rule files of other packs evaluated next to this one.
+			others, _ := filepath.Glob(filepath.Join(dir, "*.rules.yml"))
+			testenv.CopyInto(t, tmp, others)
 			args := append([]string{"test", "rules"}, testenv.CopyInto(t, tmp, testFiles(t, dir))...)
 			if out, err := promtool(t, args...); err != nil {
 				t.Fatalf("promtool test rules: %v\n%s", err, out)
 			}
 		})
+	}
+}
+
+// TestKubePrometheusStackPagesWithoutPreset runs the page count of the
+// kubePrometheusStack preset on the default pack: there breakwater's
+// overlapping alerts fire next to kube-prometheus-stack's, so the count
+// fails, naming them. It shows the scenario reaches every alert the preset
+// turns off.
+func TestKubePrometheusStackPagesWithoutPreset(t *testing.T) {
+	dir := filepath.Join(testenv.RepoRoot(t), "rules", "tests", "kube-prometheus-stack")
+	tmp := t.TempDir()
+	if err := Write(Default(), filepath.Join(tmp, "breakwater.rules.yml"), filepath.Join(tmp, "prometheusrule.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	others, _ := filepath.Glob(filepath.Join(dir, "*.rules.yml"))
+	testenv.CopyInto(t, tmp, others)
+	out, err := promtool(t, append([]string{"test", "rules"}, testenv.CopyInto(t, tmp, []string{filepath.Join(dir, "pages.test.yml")})...)...)
+	if err == nil {
+		t.Fatalf("the page count passes without the preset:\n%s", out)
+	}
+	for _, a := range []string{names.AlertCrashLooping, names.AlertRestartingOften, names.AlertCPUThrottled, names.AlertBreakwaterDown} {
+		if !strings.Contains(out, `alertname="`+a+`"`) {
+			t.Errorf("without the preset %s does not fire in the scenario:\n%s", a, out)
+		}
 	}
 }
 

@@ -122,6 +122,9 @@ func resolve(groups []Group, c Config) ([]Group, error) {
 				}
 				return v
 			}
+			if r.Alert != "" && !c.Enabled(r.Alert) {
+				continue
+			}
 			nr := Rule{Record: r.Record, Alert: r.Alert, Expr: x(r.Expr)}
 			if f := x(r.For); f != "0s" {
 				nr.For = f
@@ -141,10 +144,32 @@ func resolve(groups []Group, c Config) ([]Group, error) {
 			if len(errs) > 0 {
 				return nil, errs[0]
 			}
+			if r.Alert != "" {
+				nr.Labels = withAdditional(nr.Labels, c.AdditionalRuleLabels)
+				nr.Annotations = withAdditional(nr.Annotations, c.AdditionalRuleAnnotations)
+			}
 			out[i].Rules = append(out[i].Rules, nr)
 		}
 	}
-	return out, nil
+	// A group whose alerts are all disabled goes: a PrometheusRule group
+	// needs rules.
+	return slices.DeleteFunc(out, func(g Group) bool { return len(g.Rules) == 0 }), nil
+}
+
+// withAdditional is own with the additional entries it does not set
+// itself (Validate rejects those; Helm's template omits them too).
+func withAdditional(own, additional map[string]string) map[string]string {
+	if len(additional) == 0 {
+		return own
+	}
+	out := map[string]string{}
+	for k, v := range additional {
+		out[k] = v
+	}
+	for k, v := range own {
+		out[k] = v
+	}
+	return out
 }
 
 // HelmTemplateName is the named template HelmTemplate defines; the chart
@@ -163,9 +188,25 @@ func HelmTemplate() []byte {
 	b.WriteString(`{{- define "` + HelmTemplateName + `" -}}` + "\n")
 	b.WriteString("groups:\n")
 	for _, g := range templateGroups() {
+		// A group of alerts only goes when every one of them is disabled.
+		var alerts []string
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				alerts = nil
+				break
+			}
+			alerts = append(alerts, `(index (default (dict) $.disabled) "`+r.Alert+`")`)
+		}
+		if alerts != nil {
+			b.WriteString("{{- if not (and " + strings.Join(alerts, " ") + ") }}\n")
+		}
 		b.WriteString("- name: " + block(g.Name, 4))
 		b.WriteString("  rules:\n")
 		for _, r := range g.Rules {
+			if r.Alert != "" {
+				// Switched off by name in the disabled map (null or absent: on).
+				b.WriteString(`{{- if not (index (default (dict) $.disabled) "` + r.Alert + `") }}` + "\n")
+			}
 			first := "  - "
 			field := func(k, v string) {
 				b.WriteString(first + k + ": " + block(v, 6))
@@ -195,7 +236,27 @@ func HelmTemplate() []byte {
 				for _, k := range sortedKeys(m.m) {
 					b.WriteString("      " + k + ": " + block(m.m[k], 8))
 				}
+				if r.Alert != "" {
+					// The additional ones, without what the rule sets itself.
+					omit := quoted(sortedKeys(m.m))
+					if m.key == "labels" {
+						omit = quoted(ownLabels)
+					}
+					add := "additionalRuleLabels"
+					if m.key == "annotations" {
+						add = "additionalRuleAnnotations"
+					}
+					b.WriteString("      {{- range $k, $v := omit (default (dict) $." + add + ")" + omit + " }}\n")
+					b.WriteString("      {{ $k }}: {{ $v | quote }}\n")
+					b.WriteString("      {{- end }}\n")
+				}
 			}
+			if r.Alert != "" {
+				b.WriteString("{{- end }}\n")
+			}
+		}
+		if alerts != nil {
+			b.WriteString("{{- end }}\n")
 		}
 	}
 	b.WriteString("{{- end }}\n")

@@ -44,6 +44,7 @@ func run(args []string) int {
 	app.Help = "Prometheus exporter of per-container eBPF security counters and cAdvisor resource metrics."
 	app.Version(version.Print("breakwater"))
 	app.HelpFlag.Short('h')
+	app.UsageTemplate(usageTemplate)
 
 	serveCmd := app.Command("serve", "Serve metrics (the default).").Default()
 	checkCmd := app.Command("check", "Print which hooks this kernel supports and what coverage follows.")
@@ -69,7 +70,11 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "breakwater: %v\n", err)
 		return 2
 	}
-	logger := promslog.New(logConfig)
+	logger := slog.New(plainErrors{promslog.New(logConfig).Handler()})
+	// A socket path is what most people write: the Docker client wants a URL.
+	if strings.HasPrefix(*dockerHost, "/") {
+		*dockerHost = "unix://" + *dockerHost
+	}
 
 	switch cmd {
 	case checkCmd.FullCommand():

@@ -19,6 +19,7 @@ import (
 	"github.com/breakwater/breakwater/collectors"
 	"github.com/breakwater/breakwater/exporter/escape"
 	"github.com/breakwater/breakwater/exporter/identity"
+	"github.com/breakwater/breakwater/internal/logonce"
 )
 
 // Name is the collector's name in --collector.<name> and the collector label.
@@ -132,6 +133,8 @@ type Collector struct {
 	// strayBefore are kernel-tracked cgroups the last resync found neither
 	// in the hierarchy nor in the table (owned by the resync's goroutine).
 	strayBefore map[uint64]bool
+	// lookalikes is the look-alike cgroup warning, logged once per path.
+	lookalikes *logonce.Repeats
 
 	listenersMu sync.Mutex
 	listeners   []CgroupListener
@@ -161,6 +164,7 @@ func New(d collectors.Deps, cfg Config) (*Collector, error) {
 		return nil, err
 	}
 	c := &Collector{logger: d.Logger, cfg: cfg, sink: d.Escapes, health: d.Health, resolver: d.Identity,
+		lookalikes: logonce.New(d.Logger, "cgroup looks like a container that no runtime knows; not counting it", 10*time.Minute),
 		containers: newContainerTable(cfg.MaxContainers, cfg.Expiry, d.Identity)}
 	c.bootTime = bootTime()
 	c.profiles = newProfiles(cfg.ProfileDir, cfg.LearningPeriod)

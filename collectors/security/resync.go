@@ -151,8 +151,8 @@ func (c *Collector) evictLookalikes(ctx context.Context, now time.Time) {
 		if len(runtimes) == 0 || c.resolver.PresenceIn(ctx, ct.containerID, runtimes...) != identity.Absent {
 			continue
 		}
-		c.logger.Warn("cgroup looks like a container that no runtime knows; not counting it", "path", ct.path,
-			"container_id", ct.containerID)
+		// Found again at every resync while the directory stays: once per path.
+		c.lookalikes.Warn(now, ct.path, "path", ct.path, "container_id", ct.containerID)
 		c.containers.evict(id)
 		if err := c.probe.Forget(id); err != nil {
 			c.logger.Error("dropping look-alike cgroup", "path", ct.path, "err", err)

@@ -43,7 +43,8 @@ func TestRoutes(t *testing.T) {
 		labels    []string
 		receivers string
 	}{
-		{[]string{"alertname=ContainerEscapeAttempt", "severity=critical", "container_id=abc", "technique=mount", "result=allowed"}, "security-webhook,oncall-pager"},
+		// escapeAttempt.severity set to critical pages like a success.
+		{[]string{"alertname=ContainerEscapeAttempt", "severity=critical", "container_id=abc", "technique=mount", "result=blocked"}, "security-webhook,oncall-pager"},
 		{[]string{"alertname=ContainerEscapeAttempt", "severity=warning", "container_id=abc", "technique=mount", "result=blocked"}, "security-webhook,team-slack"},
 		{[]string{"alertname=ContainerNovelSyscall", "severity=warning", "container_id=abc", "syscall=ptrace"}, "security-webhook,team-slack"},
 		{[]string{"alertname=ContainerCrashLooping", "severity=warning"}, "team-slack"},
@@ -106,6 +107,8 @@ func TestEscapeInhibition(t *testing.T) {
 
 	a, b, c := container(0), container(1), container(2)
 	now := time.Now()
+	// a probes with a blocked mount, then gets through the runtime socket.
+	p.Push(escape.Event{Time: now, Identity: a, Technique: "mount", Result: escape.Blocked, Syscall: "mount", Errno: "EPERM", Comm: "sh", PID: 1})
 	p.Push(escape.Event{Time: now, Identity: a, Technique: "runtime_socket", Result: escape.Allowed, Syscall: "connect", Comm: "sh", PID: 1, Detail: "/var/run/docker.sock"})
 	p.Push(escape.Event{Time: now, Identity: b, Technique: "mount", Result: escape.Blocked, Syscall: "mount", Errno: "EPERM", Comm: "sh", PID: 2})
 
@@ -169,5 +172,120 @@ func TestEscapeInhibition(t *testing.T) {
 	}
 	if !maps.Equal(states, wantStates) {
 		t.Errorf("alert states:\n got %v\nwant %v", states, wantStates)
+	}
+}
+
+// TestEscapeAlertsNeverInhibitedAcrossContainers pushes the escape alerts
+// of several containers (pods of one namespace, and plain Docker containers
+// without one), blocked and allowed, to a real Alertmanager running
+// kube-prometheus-stack's default configuration and to our example: no
+// escape alert of one container is suppressed because of another
+// container's alert. Only our example silences anything: a container's own
+// attempts once its escape succeeded.
+func TestEscapeAlertsNeverInhibitedAcrossContainers(t *testing.T) {
+	pod := func(i int, ns string) identity.Identity {
+		id := container(i)
+		id.Namespace, id.Pod, id.Container = ns, id.Name, "app"
+		return id
+	}
+	shopA, shopB, shopC := pod(0, "shop"), pod(1, "shop"), pod(2, "shop")
+	dockerD, dockerE := container(3), container(4)
+	events := []escape.Event{
+		{Identity: shopA, Technique: "mount", Result: escape.Allowed},
+		{Identity: shopA, Technique: "ptrace", Result: escape.Blocked},
+		{Identity: shopB, Technique: "mount", Result: escape.Blocked},
+		{Identity: shopC, Technique: "runtime_socket", Result: escape.Blocked},
+		{Identity: dockerD, Technique: "runtime_socket", Result: escape.Allowed},
+		{Identity: dockerE, Technique: "mount", Result: escape.Blocked},
+	}
+	for _, tc := range []struct {
+		name, config string
+		suppressed   map[string]bool // alertname name technique
+	}{
+		{"kube-prometheus-stack 88.5.3 default", "testdata/kube-prometheus-stack-88.5.3.yml", nil},
+		{"our example", "alertmanager.yml", map[string]bool{"ContainerEscapeAttempt bw-am-a ptrace": true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hook := amtest.NewWebhook(t)
+			am := amtest.Start(t, amtest.ExampleConfig(t, tc.config, func(name string) string { return hook.URL("/" + name) }))
+			cfg := &alertpush.Config{
+				URLs: []*url.URL{am.URL()}, Timeout: 5 * time.Second, QueueCapacity: 100,
+				FoldWindow: 30 * time.Second, ResolveTimeout: 5 * time.Minute, ResendDelay: time.Minute,
+				ExternalLabels: map[string]string{"job": "breakwater", "instance": "node1:9760"},
+			}
+			p, err := alertpush.New(slog.New(slog.DiscardHandler), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go p.Run(ctx)
+			now := time.Now()
+			for i, e := range events {
+				e.Time, e.Syscall, e.Comm, e.PID = now, "mount", "sh", uint32(i+1)
+				p.Push(e)
+			}
+			// A sentinel pair shows the inhibitor at work: kube-prometheus-stack's
+			// critical-over-warning rule, and our config's success-over-attempt.
+			api := amclient.New(clientruntime.New(am.URL().Host, "/api/v2", []string{"http"}), strfmt.Default)
+			var sentinel models.PostableAlerts
+			for _, sev := range []string{"critical", "warning"} {
+				sentinel = append(sentinel, &models.PostableAlert{
+					Alert:    models.Alert{Labels: models.LabelSet{"alertname": "Sentinel", "severity": sev, "namespace": "shop"}},
+					StartsAt: strfmt.DateTime(now),
+				})
+			}
+			if _, err := api.Alert.PostAlerts(amalert.NewPostAlertsParams().WithAlerts(sentinel)); err != nil {
+				t.Fatal(err)
+			}
+			states := func() map[string]string {
+				ok, err := api.Alert.GetAlerts(amalert.NewGetAlertsParams())
+				if err != nil {
+					t.Fatal(err)
+				}
+				st := map[string]string{}
+				for _, al := range ok.Payload {
+					st[al.Labels["alertname"]+" "+al.Labels["name"]+" "+al.Labels["technique"]+" "+al.Labels["severity"]] = *al.Status.State
+				}
+				return st
+			}
+			// 6 escape alerts (one per event) and the sentinels, the inhibitor done.
+			var st map[string]string
+			amtest.Eventually(t, 20*time.Second, "every alert in, the inhibitor settled", func() bool {
+				st = states()
+				settled := st["Sentinel   warning"] == "suppressed" || tc.name == "our example"
+				for k := range tc.suppressed {
+					found := false
+					for s, v := range st {
+						if strings.HasPrefix(s, k+" ") && v == "suppressed" {
+							found = true
+						}
+					}
+					settled = settled && found
+				}
+				return len(st) >= len(events)+2 && settled
+			})
+			escapes := 0
+			for k, v := range st {
+				if !strings.HasPrefix(k, "ContainerEscape") {
+					continue
+				}
+				escapes++
+				f := strings.Fields(k)
+				want := "active"
+				if tc.suppressed[strings.Join(f[:3], " ")] {
+					want = "suppressed"
+				}
+				if v != want {
+					t.Errorf("%s is %s, want %s", k, v, want)
+				}
+				if wantSev := map[string]string{"ContainerEscapeAttempt": "warning", "ContainerEscapeSucceeded": "critical"}[f[0]]; f[3] != wantSev {
+					t.Errorf("%s: severity %s, want %s", k, f[3], wantSev)
+				}
+			}
+			if escapes != len(events) {
+				t.Errorf("%d escape alerts, want one per event (%d): %v", escapes, len(events), st)
+			}
+		})
 	}
 }

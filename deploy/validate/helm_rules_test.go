@@ -45,7 +45,11 @@ cpuThrottled: {ratio: 1}
 restartingOften: {restarts: 0, window: 1h, for: 1m}
 crashLooping: {window: 20m, for: 1h}
 oomKilled: {window: 1m, severity: info}
-escapeAttempt: {window: 1m30s, severity: {blocked: low, allowed: high}}
+escapeAttempt: {window: 1m30s, severity: low}
+disabled: {ContainerCPUSpike: true, ContainerOOMKilled: false, BreakwaterDown: true, BreakwaterProbeDetached: true,
+  BreakwaterEventsLost: true, BreakwaterCollectorFailed: true, BreakwaterPushFailing: true}
+additionalRuleLabels: {team: "sec: \"ops\"", tier: "1"}
+additionalRuleAnnotations: {chat: "#sec {{ $labels.name }}", "n_1": "x\ny"}
 escapeSucceeded: {window: 1m, severity: sev1}
 novelSyscall: {window: 1h, severity: critical}
 syscallsDeniedBurst: {factor: 10, minRate: 0.5, for: 30s}
@@ -199,6 +203,11 @@ func TestHelmRulesPromtool(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			// Rule files of other packs the variant evaluates beside this one.
+			if name != "defaults" {
+				others, _ := filepath.Glob(filepath.Join(root, "rules", "tests", name, "*.rules.yml"))
+				testenv.CopyInto(t, testDir, others)
+			}
 			args := append([]string{"test", "rules"}, testenv.CopyInto(t, testDir, tests)...)
 			if out, err := exec.Command(promtool, args...).CombinedOutput(); err != nil {
 				t.Fatalf("promtool test rules on the chart's rules: %v\n%s", err, out)
@@ -256,6 +265,15 @@ func TestHelmValuesSchema(t *testing.T) {
 		"rules: {exclusions: {x: {namespce: a}}}",
 		"rules: {targetLabels: job}",
 		"rules: {prometheusRule: {name: x}}",
+		"rules: {disabled: {ContainerCPUThrotled: true}}",
+		"rules: {additionalRuleLabels: {severity: page}}",
+		"rules: {escapeAttempt: {severity: {blocked: info}}}",
+		// The chart's own values (issue 25: these passed silently).
+		`serviceMonitor: {enabled: "yes"}`,
+		"image: {pullPolicy: Sometimes}",
+		`hostNetwork: "true"`,
+		"hostNetwrok: true",
+		"web: {port: 0}",
 	} {
 		if _, err := tryRender("breakwater", "breakwater", bad); err == nil {
 			t.Errorf("the chart accepts %s", bad)

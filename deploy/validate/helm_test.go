@@ -42,7 +42,19 @@ func renderFiles(t *testing.T, name, ns, values string) map[string]string {
 	return out
 }
 
+// monitoringAPIs are prometheus-operator's kinds the chart checks for, as a
+// cluster with its CRDs serves them.
+var monitoringAPIs = chartutil.VersionSet{
+	"monitoring.coreos.com/v1", "monitoring.coreos.com/v1/ServiceMonitor",
+	"monitoring.coreos.com/v1/PodMonitor", "monitoring.coreos.com/v1/PrometheusRule",
+}
+
 func tryRender(name, ns, values string) (map[string]string, error) {
+	return tryRenderWith(name, ns, values, monitoringAPIs)
+}
+
+// tryRenderWith renders on a cluster that serves the built-in APIs and extra.
+func tryRenderWith(name, ns, values string, extra chartutil.VersionSet) (map[string]string, error) {
 	ch, err := loader.Load(chartDir)
 	if err != nil {
 		return nil, err
@@ -52,6 +64,7 @@ func tryRender(name, ns, values string) (map[string]string, error) {
 		return nil, err
 	}
 	caps := chartutil.DefaultCapabilities.Copy()
+	caps.APIVersions = append(slices.Clone(caps.APIVersions), extra...)
 	// ToRenderValues validates the values against values.schema.json, as
 	// helm install and helm template do.
 	rv, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{Name: name, Namespace: ns, IsInstall: true, Revision: 1}, caps)

@@ -32,6 +32,7 @@ var kinds = map[schema.GroupVersionKind]func() any{
 	corev1.SchemeGroupVersion.WithKind("Secret"):               func() any { return new(corev1.Secret) },
 	corev1.SchemeGroupVersion.WithKind("ConfigMap"):            func() any { return new(corev1.ConfigMap) },
 	monitoringv1.SchemeGroupVersion.WithKind("ServiceMonitor"): func() any { return new(monitoringv1.ServiceMonitor) },
+	monitoringv1.SchemeGroupVersion.WithKind("PodMonitor"):     func() any { return new(monitoringv1.PodMonitor) },
 	monitoringv1.SchemeGroupVersion.WithKind("PrometheusRule"): func() any { return new(monitoringv1.PrometheusRule) },
 	rbacv1.SchemeGroupVersion.WithKind("Role"):                 func() any { return new(rbacv1.Role) },
 	rbacv1.SchemeGroupVersion.WithKind("RoleBinding"):          func() any { return new(rbacv1.RoleBinding) },

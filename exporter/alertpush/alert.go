@@ -67,9 +67,10 @@ func subject(e escape.Event) map[string]string {
 	return l
 }
 
-// alertNames returns the alerts one event raises: every attempt is an
-// attempt, and one the kernel allowed is also a success; none for what is
-// not a container or what an exclusion names.
+// alertNames returns the alert one event raises: a blocked attempt is a
+// ContainerEscapeAttempt, one the kernel allowed a ContainerEscapeSucceeded
+// (never both, as in the rules); none for what is not a container or what
+// an exclusion names.
 func (p policy) alertNames(e escape.Event) []string {
 	s := subject(e)
 	if !matches(p.containers, s) {
@@ -80,10 +81,14 @@ func (p policy) alertNames(e escape.Event) []string {
 			return nil
 		}
 	}
+	name := names.AlertEscapeAttempt
 	if e.Result == names.ResultAllowed {
-		return []string{names.AlertEscapeAttempt, names.AlertEscapeSucceeded}
+		name = names.AlertEscapeSucceeded
 	}
-	return []string{names.AlertEscapeAttempt}
+	if !p.cfg.Enabled(name) {
+		return nil
+	}
+	return []string{name}
 }
 
 // alertLabels is the label set of the alert named name for e. It equals
@@ -92,10 +97,14 @@ func (p policy) alertNames(e escape.Event) []string {
 // labels never override the alert's own.
 func (p policy) alertLabels(name string, e escape.Event, external map[string]string) map[string]string {
 	l := subject(e)
+	// Rule labels override the series' labels in Prometheus.
+	for k, v := range p.cfg.AdditionalRuleLabels {
+		l[k] = v
+	}
 	l[names.LabelAlertname] = name
 	l[names.LabelSeverity] = p.cfg.EscapeSucceeded.Severity
 	if name == names.AlertEscapeAttempt {
-		l[names.LabelSeverity] = p.cfg.EscapeAttempt.Severity.For(e.Result)
+		l[names.LabelSeverity] = p.cfg.EscapeAttempt.Severity
 		l[names.LabelResult] = e.Result
 	}
 	for k, v := range external {
@@ -175,13 +184,20 @@ func (p policy) annotations(name string, l map[string]string, e escape.Event, co
 	desc := fmt.Sprintf("Process %s (pid %d) in %s called %s, a %s escape technique, and %s. %d attempt(s) of this kind since %s.",
 		strconv.Quote(e.Comm), e.PID, w, call, e.Technique, outcome, count, first.UTC().Format(time.RFC3339))
 
-	return map[string]string{
+	a := map[string]string{}
+	for k, v := range p.cfg.AdditionalRuleAnnotations {
+		a[k] = v
+	}
+	for k, v := range map[string]string{
 		names.AnnotationSummary:      summary,
 		names.AnnotationDescription:  desc,
 		names.AnnotationRunbookURL:   p.cfg.RunbookURL + name + ".md",
 		names.AnnotationDashboardURL: p.dashboardURL(l),
 		names.AnnotationAttempts:     strconv.Itoa(count),
+	} {
+		a[k] = v
 	}
+	return a
 }
 
 // checkLabels returns what keeps pushed alerts from merging with the

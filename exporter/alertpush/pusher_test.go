@@ -64,19 +64,14 @@ func TestPushedAlertArrivesWithContainerLabels(t *testing.T) {
 	p.Push(e)
 
 	want := map[string]map[string]string{}
-	for _, name := range []string{names.AlertEscapeAttempt, names.AlertEscapeSucceeded} {
-		l := map[string]string{
-			"alertname": name, "severity": "critical", "technique": "runtime_socket",
-			"container_id": e.Identity.ContainerID, "name": "bw-am-1", "image": "breakwater-test/busybox:latest",
-			"namespace": "shop", "pod": "api-0", "container": "app",
-			"job": "breakwater", "instance": "node1:9760",
-		}
-		if name == names.AlertEscapeAttempt {
-			l["result"] = "allowed"
-		}
-		want[amtest.LabelsKey(l)] = l
+	l := map[string]string{
+		"alertname": names.AlertEscapeSucceeded, "severity": "critical", "technique": "runtime_socket",
+		"container_id": e.Identity.ContainerID, "name": "bw-am-1", "image": "breakwater-test/busybox:latest",
+		"namespace": "shop", "pod": "api-0", "container": "app",
+		"job": "breakwater", "instance": "node1:9760",
 	}
-	amtest.Eventually(t, 20*time.Second, "both alerts at the webhook", func() bool { return len(hook.Firing("/am")) == 2 })
+	want[amtest.LabelsKey(l)] = l
+	amtest.Eventually(t, 20*time.Second, "the success at the webhook", func() bool { return len(hook.Firing("/am")) == 1 })
 	for k, a := range hook.Firing("/am") {
 		if !reflect.DeepEqual(a.Labels, want[k]) {
 			t.Errorf("webhook labels %v, want one of %v", a.Labels, want)
@@ -88,11 +83,11 @@ func TestPushedAlertArrivesWithContainerLabels(t *testing.T) {
 			t.Errorf("startsAt %s, want the attempt's time %s", a.StartsAt, e.Time)
 		}
 	}
-	if got := p.count(names.PushSent); got != 2 {
-		t.Errorf("sent = %v, want 2", got)
+	if got := p.count(names.PushSent); got != 1 {
+		t.Errorf("sent = %v, want 1", got)
 	}
-	if got := p.latencyCount(); got != 2 {
-		t.Errorf("latency samples = %d, want 2", got)
+	if got := p.latencyCount(); got != 1 {
+		t.Errorf("latency samples = %d, want 1", got)
 	}
 	if err := testutil.CollectAndCompare(p, strings.NewReader(`
 # HELP breakwater_alertmanager_notifications_total Escape alerts pushed to Alertmanager, per Alertmanager and alert, by result: sent (accepted), failed (a delivery attempt failed and is retried), dropped (queue overflow, rejected, or ended before delivery), folded (an attempt counted into an alert already sent).
@@ -100,7 +95,7 @@ func TestPushedAlertArrivesWithContainerLabels(t *testing.T) {
 breakwater_alertmanager_notifications_total{result="dropped"} 0
 breakwater_alertmanager_notifications_total{result="failed"} 0
 breakwater_alertmanager_notifications_total{result="folded"} 0
-breakwater_alertmanager_notifications_total{result="sent"} 2
+breakwater_alertmanager_notifications_total{result="sent"} 1
 `), "breakwater_alertmanager_notifications_total"); err != nil {
 		t.Error(err)
 	}
@@ -215,7 +210,7 @@ func TestFolding(t *testing.T) {
 	p := startPusher(t, cfg)
 
 	// Nine blocked mounts 50ms apart fold into one attempt alert; the
-	// tenth, allowed, opens the allowed attempt and the success alert. A
+	// tenth, allowed, opens the success alert (and no attempt alert). A
 	// ptrace event of the same container is an alert of its own; the four
 	// repeats the kernel folded into it count as attempts.
 	start := time.Now().Add(-time.Second).Truncate(time.Millisecond)
@@ -250,7 +245,6 @@ func TestFolding(t *testing.T) {
 		endsAt   time.Time
 	}{
 		{key(names.AlertEscapeAttempt, "mount", escape.Blocked), 9, start, start.Add(8 * 50 * time.Millisecond).Add(cfg.ResolveTimeout)},
-		{key(names.AlertEscapeAttempt, "mount", escape.Allowed), 1, last, last.Add(cfg.ResolveTimeout)},
 		{key(names.AlertEscapeSucceeded, "mount", escape.Allowed), 1, last, last.Add(cfg.ResolveTimeout)},
 		{key(names.AlertEscapeAttempt, "ptrace", escape.Blocked), 5, time.Time{}, time.Time{}},
 	} {

@@ -15,6 +15,25 @@
 {{- end }}
 {{- end }}
 
+{{- /* The namespace of every object: namespaceOverride, else the release's. */ -}}
+{{- define "breakwater.namespace" -}}
+{{- default .Release.Namespace .Values.namespaceOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- /* registry/repository:tag@digest; the tag defaults to appVersion, a digest pins it. */ -}}
+{{- define "breakwater.image" -}}
+{{- with .Values.image -}}
+{{- if .registry }}{{ .registry }}/{{ end }}{{ .repository }}
+{{- if .digest }}@{{ .digest }}{{ else }}:{{ .tag | default $.Chart.AppVersion }}{{ end }}
+{{- end }}
+{{- end }}
+
+{{- /* Whether the cluster serves a prometheus-operator kind (monitoring.coreos.com/v1/<Kind>):
+helm template needs --api-versions for it, as kube-state-metrics' and Falco's charts do. */ -}}
+{{- define "breakwater.hasMonitoringKind" -}}
+{{- if .root.Capabilities.APIVersions.Has (printf "monitoring.coreos.com/v1/%s" .kind) }}true{{ end }}
+{{- end }}
+
 {{- define "breakwater.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "breakwater.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}

@@ -52,9 +52,11 @@ groups:
       breakwater:container_syscalls_denied:rate5m
         unless
       (breakwater:container_syscalls_denied:rate5m > {{ $.syscallsDeniedBurst.minRate }} and breakwater:container_syscalls_denied:rate5m > {{ $.syscallsDeniedBurst.factor }} * breakwater:container_syscalls_denied:rate5m_avg_1h)
+{{- if not (and (index (default (dict) $.disabled) "ContainerMemoryNearLimit") (index (default (dict) $.disabled) "ContainerCPUSpike") (index (default (dict) $.disabled) "ContainerCPUThrottled") (index (default (dict) $.disabled) "ContainerRestartingOften") (index (default (dict) $.disabled) "ContainerCrashLooping") (index (default (dict) $.disabled) "ContainerOOMKilled")) }}
 - name: |-
     breakwater.resources
   rules:
+{{- if not (index (default (dict) $.disabled) "ContainerMemoryNearLimit") }}
   - alert: |-
       ContainerMemoryNearLimit
     expr: |-
@@ -66,6 +68,9 @@ groups:
     labels:
       severity: |-
         {{ $.memoryNearLimit.severity }}
+      {{- range $k, $v := omit (default (dict) $.additionalRuleLabels) "alertname" "severity" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
     annotations:
       dashboard_url: |-
         {{ $.grafanaURL }}/d/breakwater-resources?from=now-3h&to=now{{ "{{" }} with index $labels "{{ $.clusterLabel }}" {{ "}}" }}&var-cluster={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.job {{ "}}" }}&var-job={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.instance {{ "}}" }}&var-instance={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.namespace {{ "}}" }}&var-namespace={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.pod {{ "}}" }}&var-pod={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.name {{ "}}" }}&var-container={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}
@@ -75,6 +80,11 @@ groups:
         {{ $.runbookURL }}ContainerMemoryNearLimit.md
       summary: |-
         Container {{ "{{" }} with $labels.name {{ "}}" }}{{ "{{" }} . {{ "}}" }}{{ "{{" }} else {{ "}}" }}{{ "{{" }} $labels.namespace {{ "}}" }}/{{ "{{" }} $labels.pod {{ "}}" }}/{{ "{{" }} $labels.container {{ "}}" }}{{ "{{" }} end {{ "}}" }} is at {{ "{{" }} $value | humanizePercentage {{ "}}" }} of its memory limit
+      {{- range $k, $v := omit (default (dict) $.additionalRuleAnnotations) "dashboard_url" "description" "runbook_url" "summary" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
+{{- end }}
+{{- if not (index (default (dict) $.disabled) "ContainerCPUSpike") }}
   - alert: |-
       ContainerCPUSpike
     expr: |-
@@ -88,6 +98,9 @@ groups:
     labels:
       severity: |-
         {{ $.cpuSpike.severity }}
+      {{- range $k, $v := omit (default (dict) $.additionalRuleLabels) "alertname" "severity" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
     annotations:
       dashboard_url: |-
         {{ $.grafanaURL }}/d/breakwater-resources?from=now-3h&to=now{{ "{{" }} with index $labels "{{ $.clusterLabel }}" {{ "}}" }}&var-cluster={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.job {{ "}}" }}&var-job={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.instance {{ "}}" }}&var-instance={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.namespace {{ "}}" }}&var-namespace={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.pod {{ "}}" }}&var-pod={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.name {{ "}}" }}&var-container={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}
@@ -97,6 +110,11 @@ groups:
         {{ $.runbookURL }}ContainerCPUSpike.md
       summary: |-
         Container {{ "{{" }} with $labels.name {{ "}}" }}{{ "{{" }} . {{ "}}" }}{{ "{{" }} else {{ "}}" }}{{ "{{" }} $labels.namespace {{ "}}" }}/{{ "{{" }} $labels.pod {{ "}}" }}/{{ "{{" }} $labels.container {{ "}}" }}{{ "{{" }} end {{ "}}" }} uses {{ "{{" }} printf "%.2f" $value {{ "}}" }} CPU cores, far above its usual
+      {{- range $k, $v := omit (default (dict) $.additionalRuleAnnotations) "dashboard_url" "description" "runbook_url" "summary" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
+{{- end }}
+{{- if not (index (default (dict) $.disabled) "ContainerCPUThrottled") }}
   - alert: |-
       ContainerCPUThrottled
     expr: |-
@@ -111,6 +129,9 @@ groups:
     labels:
       severity: |-
         {{ $.cpuThrottled.severity }}
+      {{- range $k, $v := omit (default (dict) $.additionalRuleLabels) "alertname" "severity" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
     annotations:
       dashboard_url: |-
         {{ $.grafanaURL }}/d/breakwater-resources?from=now-3h&to=now{{ "{{" }} with index $labels "{{ $.clusterLabel }}" {{ "}}" }}&var-cluster={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.job {{ "}}" }}&var-job={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.instance {{ "}}" }}&var-instance={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.namespace {{ "}}" }}&var-namespace={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.pod {{ "}}" }}&var-pod={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.name {{ "}}" }}&var-container={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}
@@ -120,6 +141,11 @@ groups:
         {{ $.runbookURL }}ContainerCPUThrottled.md
       summary: |-
         Container {{ "{{" }} with $labels.name {{ "}}" }}{{ "{{" }} . {{ "}}" }}{{ "{{" }} else {{ "}}" }}{{ "{{" }} $labels.namespace {{ "}}" }}/{{ "{{" }} $labels.pod {{ "}}" }}/{{ "{{" }} $labels.container {{ "}}" }}{{ "{{" }} end {{ "}}" }} is CPU-throttled in {{ "{{" }} $value | humanizePercentage {{ "}}" }} of its periods
+      {{- range $k, $v := omit (default (dict) $.additionalRuleAnnotations) "dashboard_url" "description" "runbook_url" "summary" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
+{{- end }}
+{{- if not (index (default (dict) $.disabled) "ContainerRestartingOften") }}
   - alert: |-
       ContainerRestartingOften
     expr: |-
@@ -165,6 +191,9 @@ groups:
     labels:
       severity: |-
         {{ $.restartingOften.severity }}
+      {{- range $k, $v := omit (default (dict) $.additionalRuleLabels) "alertname" "severity" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
     annotations:
       dashboard_url: |-
         {{ $.grafanaURL }}/d/breakwater-resources?from=now-3h&to=now{{ "{{" }} with index $labels "{{ $.clusterLabel }}" {{ "}}" }}&var-cluster={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.job {{ "}}" }}&var-job={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.instance {{ "}}" }}&var-instance={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.namespace {{ "}}" }}&var-namespace={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.pod {{ "}}" }}&var-pod={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.name {{ "}}" }}&var-container={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}
@@ -174,6 +203,11 @@ groups:
         {{ $.runbookURL }}ContainerRestartingOften.md
       summary: |-
         Container {{ "{{" }} with $labels.name {{ "}}" }}{{ "{{" }} . {{ "}}" }}{{ "{{" }} else {{ "}}" }}{{ "{{" }} $labels.namespace {{ "}}" }}/{{ "{{" }} $labels.pod {{ "}}" }}/{{ "{{" }} $labels.container {{ "}}" }}{{ "{{" }} end {{ "}}" }} restarted {{ "{{" }} printf "%.0f" $value {{ "}}" }} times in {{ $.restartingOften.window }}
+      {{- range $k, $v := omit (default (dict) $.additionalRuleAnnotations) "dashboard_url" "description" "runbook_url" "summary" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
+{{- end }}
+{{- if not (index (default (dict) $.disabled) "ContainerCrashLooping") }}
   - alert: |-
       ContainerCrashLooping
     expr: |-
@@ -219,6 +253,9 @@ groups:
     labels:
       severity: |-
         {{ $.crashLooping.severity }}
+      {{- range $k, $v := omit (default (dict) $.additionalRuleLabels) "alertname" "severity" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
     annotations:
       dashboard_url: |-
         {{ $.grafanaURL }}/d/breakwater-resources?from=now-3h&to=now{{ "{{" }} with index $labels "{{ $.clusterLabel }}" {{ "}}" }}&var-cluster={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.job {{ "}}" }}&var-job={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.instance {{ "}}" }}&var-instance={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.namespace {{ "}}" }}&var-namespace={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.pod {{ "}}" }}&var-pod={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.name {{ "}}" }}&var-container={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}
@@ -228,6 +265,11 @@ groups:
         {{ $.runbookURL }}ContainerCrashLooping.md
       summary: |-
         Container {{ "{{" }} with $labels.name {{ "}}" }}{{ "{{" }} . {{ "}}" }}{{ "{{" }} else {{ "}}" }}{{ "{{" }} $labels.namespace {{ "}}" }}/{{ "{{" }} $labels.pod {{ "}}" }}/{{ "{{" }} $labels.container {{ "}}" }}{{ "{{" }} end {{ "}}" }} has been crash-looping for {{ $.crashLooping.for }}
+      {{- range $k, $v := omit (default (dict) $.additionalRuleAnnotations) "dashboard_url" "description" "runbook_url" "summary" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
+{{- end }}
+{{- if not (index (default (dict) $.disabled) "ContainerOOMKilled") }}
   - alert: |-
       ContainerOOMKilled
     expr: |-
@@ -249,6 +291,9 @@ groups:
     labels:
       severity: |-
         {{ $.oomKilled.severity }}
+      {{- range $k, $v := omit (default (dict) $.additionalRuleLabels) "alertname" "severity" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
     annotations:
       dashboard_url: |-
         {{ $.grafanaURL }}/d/breakwater-resources?from=now-3h&to=now{{ "{{" }} with index $labels "{{ $.clusterLabel }}" {{ "}}" }}&var-cluster={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.job {{ "}}" }}&var-job={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.instance {{ "}}" }}&var-instance={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.namespace {{ "}}" }}&var-namespace={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.pod {{ "}}" }}&var-pod={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.name {{ "}}" }}&var-container={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}
@@ -258,9 +303,16 @@ groups:
         {{ $.runbookURL }}ContainerOOMKilled.md
       summary: |-
         The kernel OOM-killed a process of container {{ "{{" }} with $labels.name {{ "}}" }}{{ "{{" }} . {{ "}}" }}{{ "{{" }} else {{ "}}" }}{{ "{{" }} $labels.namespace {{ "}}" }}/{{ "{{" }} $labels.pod {{ "}}" }}/{{ "{{" }} $labels.container {{ "}}" }}{{ "{{" }} end {{ "}}" }}
+      {{- range $k, $v := omit (default (dict) $.additionalRuleAnnotations) "dashboard_url" "description" "runbook_url" "summary" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
+{{- end }}
+{{- end }}
+{{- if not (and (index (default (dict) $.disabled) "ContainerEscapeAttempt") (index (default (dict) $.disabled) "ContainerEscapeSucceeded") (index (default (dict) $.disabled) "ContainerNovelSyscall") (index (default (dict) $.disabled) "ContainerSyscallsDeniedBurst") (index (default (dict) $.disabled) "ContainerPrivilegedCapabilities")) }}
 - name: |-
     breakwater.security
   rules:
+{{- if not (index (default (dict) $.disabled) "ContainerEscapeAttempt") }}
   - alert: |-
       ContainerEscapeAttempt
     expr: |-
@@ -283,7 +335,10 @@ groups:
       present_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector | compact | join ", " }}{{ with index $e "namespace" }}, namespace=~{{ quote . }}{{ end }}{{ with index $e "pod" }}, pod=~{{ quote . }}{{ end }}{{ with index $e "image" }}, image=~{{ quote . }}{{ end }}{{ with index $e "name" }}, name=~{{ quote . }}{{ end }}{{ with index $e "container" }}, container=~{{ quote . }}{{ end }}{{ with index $e "technique" }}, technique=~{{ quote . }}{{ end -}} }[{{ $.escapeAttempt.window }}]){{ end }}{{ end }}
     labels:
       severity: |-
-        {{ $.escapeAttempt.severity.blocked }}
+        {{ $.escapeAttempt.severity }}
+      {{- range $k, $v := omit (default (dict) $.additionalRuleLabels) "alertname" "severity" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
     annotations:
       dashboard_url: |-
         {{ $.grafanaURL }}/d/breakwater-security?from=now-3h&to=now{{ "{{" }} with index $labels "{{ $.clusterLabel }}" {{ "}}" }}&var-cluster={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.job {{ "}}" }}&var-job={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.instance {{ "}}" }}&var-instance={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.namespace {{ "}}" }}&var-namespace={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.pod {{ "}}" }}&var-pod={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.name {{ "}}" }}&var-container={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}
@@ -293,38 +348,11 @@ groups:
         {{ $.runbookURL }}ContainerEscapeAttempt.md
       summary: |-
         Escape attempt ({{ "{{" }} $labels.technique {{ "}}" }}, {{ "{{" }} $labels.result {{ "}}" }}) from container {{ "{{" }} with $labels.name {{ "}}" }}{{ "{{" }} . {{ "}}" }}{{ "{{" }} else {{ "}}" }}{{ "{{" }} $labels.namespace {{ "}}" }}/{{ "{{" }} $labels.pod {{ "}}" }}/{{ "{{" }} $labels.container {{ "}}" }}{{ "{{" }} end {{ "}}" }}
-  - alert: |-
-      ContainerEscapeAttempt
-    expr: |-
-      max by ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list "container_id" "name" "image" "namespace" "pod" "container" "technique" "result") | compact | uniq | join ", " }}) (
-        (last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]) - last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.escapeAttempt.window }})) >= 0
-          or
-        last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]) < last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.escapeAttempt.window }})
-          or
-        (
-          (last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]) unless last_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.escapeAttempt.window }}))
-            and
-          (
-            (count_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]) < on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list) | compact | uniq | join ", " }}) group_left sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]))
-              or
-            (count_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector `result="allowed"` | compact | join ", " -}} }[{{ $.escapeAttempt.window }}]) and on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list) | compact | uniq | join ", " }}) sum_over_time(up{ {{- list $.selector | compact | join ", " -}} }[{{ $.counterHistory }}] offset {{ $.escapeAttempt.window }}) > 0)
-          )
-        )
-      ) > 0{{ range $name, $e := $.exclusions }}{{ if ne (printf "%v" (index $e "enabled")) "false" }}
-        unless on ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list "container_id" "name" "image" "namespace" "pod" "container" "technique") | compact | uniq | join ", " }})
-      present_over_time(breakwater_escape_attempts_total{ {{- list $.selector $.containerSelector | compact | join ", " }}{{ with index $e "namespace" }}, namespace=~{{ quote . }}{{ end }}{{ with index $e "pod" }}, pod=~{{ quote . }}{{ end }}{{ with index $e "image" }}, image=~{{ quote . }}{{ end }}{{ with index $e "name" }}, name=~{{ quote . }}{{ end }}{{ with index $e "container" }}, container=~{{ quote . }}{{ end }}{{ with index $e "technique" }}, technique=~{{ quote . }}{{ end -}} }[{{ $.escapeAttempt.window }}]){{ end }}{{ end }}
-    labels:
-      severity: |-
-        {{ $.escapeAttempt.severity.allowed }}
-    annotations:
-      dashboard_url: |-
-        {{ $.grafanaURL }}/d/breakwater-security?from=now-3h&to=now{{ "{{" }} with index $labels "{{ $.clusterLabel }}" {{ "}}" }}&var-cluster={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.job {{ "}}" }}&var-job={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.instance {{ "}}" }}&var-instance={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.namespace {{ "}}" }}&var-namespace={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.pod {{ "}}" }}&var-pod={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.name {{ "}}" }}&var-container={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}
-      description: |-
-        container {{ "{{" }} with $labels.name {{ "}}" }}{{ "{{" }} . {{ "}}" }}{{ "{{" }} else {{ "}}" }}{{ "{{" }} $labels.container {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.image {{ "}}" }} (image {{ "{{" }} . {{ "}}" }}){{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.pod {{ "}}" }} in pod {{ "{{" }} $labels.namespace {{ "}}" }}/{{ "{{" }} . {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.instance {{ "}}" }} on {{ "{{" }} . {{ "}}" }}{{ "{{" }} end {{ "}}" }} made {{ "{{" }} printf "%.0f" $value {{ "}}" }} {{ "{{" }} $labels.technique {{ "}}" }} escape attempt(s) in the last {{ $.escapeAttempt.window }} that the kernel allowed (ContainerEscapeSucceeded has them too). Ordinary workloads never do this.
-      runbook_url: |-
-        {{ $.runbookURL }}ContainerEscapeAttempt.md
-      summary: |-
-        Escape attempt ({{ "{{" }} $labels.technique {{ "}}" }}, {{ "{{" }} $labels.result {{ "}}" }}) from container {{ "{{" }} with $labels.name {{ "}}" }}{{ "{{" }} . {{ "}}" }}{{ "{{" }} else {{ "}}" }}{{ "{{" }} $labels.namespace {{ "}}" }}/{{ "{{" }} $labels.pod {{ "}}" }}/{{ "{{" }} $labels.container {{ "}}" }}{{ "{{" }} end {{ "}}" }}
+      {{- range $k, $v := omit (default (dict) $.additionalRuleAnnotations) "dashboard_url" "description" "runbook_url" "summary" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
+{{- end }}
+{{- if not (index (default (dict) $.disabled) "ContainerEscapeSucceeded") }}
   - alert: |-
       ContainerEscapeSucceeded
     expr: |-
@@ -348,6 +376,9 @@ groups:
     labels:
       severity: |-
         {{ $.escapeSucceeded.severity }}
+      {{- range $k, $v := omit (default (dict) $.additionalRuleLabels) "alertname" "severity" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
     annotations:
       dashboard_url: |-
         {{ $.grafanaURL }}/d/breakwater-security?from=now-3h&to=now{{ "{{" }} with index $labels "{{ $.clusterLabel }}" {{ "}}" }}&var-cluster={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.job {{ "}}" }}&var-job={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.instance {{ "}}" }}&var-instance={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.namespace {{ "}}" }}&var-namespace={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.pod {{ "}}" }}&var-pod={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.name {{ "}}" }}&var-container={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}
@@ -357,6 +388,11 @@ groups:
         {{ $.runbookURL }}ContainerEscapeSucceeded.md
       summary: |-
         A {{ "{{" }} $labels.technique {{ "}}" }} escape from container {{ "{{" }} with $labels.name {{ "}}" }}{{ "{{" }} . {{ "}}" }}{{ "{{" }} else {{ "}}" }}{{ "{{" }} $labels.namespace {{ "}}" }}/{{ "{{" }} $labels.pod {{ "}}" }}/{{ "{{" }} $labels.container {{ "}}" }}{{ "{{" }} end {{ "}}" }} succeeded
+      {{- range $k, $v := omit (default (dict) $.additionalRuleAnnotations) "dashboard_url" "description" "runbook_url" "summary" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
+{{- end }}
+{{- if not (index (default (dict) $.disabled) "ContainerNovelSyscall") }}
   - alert: |-
       ContainerNovelSyscall
     expr: |-
@@ -380,6 +416,9 @@ groups:
     labels:
       severity: |-
         {{ $.novelSyscall.severity }}
+      {{- range $k, $v := omit (default (dict) $.additionalRuleLabels) "alertname" "severity" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
     annotations:
       dashboard_url: |-
         {{ $.grafanaURL }}/d/breakwater-security?from=now-3h&to=now{{ "{{" }} with index $labels "{{ $.clusterLabel }}" {{ "}}" }}&var-cluster={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.job {{ "}}" }}&var-job={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.instance {{ "}}" }}&var-instance={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.namespace {{ "}}" }}&var-namespace={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.pod {{ "}}" }}&var-pod={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.name {{ "}}" }}&var-container={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}
@@ -389,6 +428,11 @@ groups:
         {{ $.runbookURL }}ContainerNovelSyscall.md
       summary: |-
         Container {{ "{{" }} with $labels.name {{ "}}" }}{{ "{{" }} . {{ "}}" }}{{ "{{" }} else {{ "}}" }}{{ "{{" }} $labels.namespace {{ "}}" }}/{{ "{{" }} $labels.pod {{ "}}" }}/{{ "{{" }} $labels.container {{ "}}" }}{{ "{{" }} end {{ "}}" }} called {{ "{{" }} $labels.syscall {{ "}}" }}, new to its image
+      {{- range $k, $v := omit (default (dict) $.additionalRuleAnnotations) "dashboard_url" "description" "runbook_url" "summary" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
+{{- end }}
+{{- if not (index (default (dict) $.disabled) "ContainerSyscallsDeniedBurst") }}
   - alert: |-
       ContainerSyscallsDeniedBurst
     expr: |-
@@ -404,6 +448,9 @@ groups:
     labels:
       severity: |-
         {{ $.syscallsDeniedBurst.severity }}
+      {{- range $k, $v := omit (default (dict) $.additionalRuleLabels) "alertname" "severity" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
     annotations:
       dashboard_url: |-
         {{ $.grafanaURL }}/d/breakwater-security?from=now-3h&to=now{{ "{{" }} with index $labels "{{ $.clusterLabel }}" {{ "}}" }}&var-cluster={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.job {{ "}}" }}&var-job={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.instance {{ "}}" }}&var-instance={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.namespace {{ "}}" }}&var-namespace={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.pod {{ "}}" }}&var-pod={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.name {{ "}}" }}&var-container={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}
@@ -413,6 +460,11 @@ groups:
         {{ $.runbookURL }}ContainerSyscallsDeniedBurst.md
       summary: |-
         Container {{ "{{" }} with $labels.name {{ "}}" }}{{ "{{" }} . {{ "}}" }}{{ "{{" }} else {{ "}}" }}{{ "{{" }} $labels.namespace {{ "}}" }}/{{ "{{" }} $labels.pod {{ "}}" }}/{{ "{{" }} $labels.container {{ "}}" }}{{ "{{" }} end {{ "}}" }} has {{ "{{" }} printf "%.2f" $value {{ "}}" }} syscalls per second refused by seccomp
+      {{- range $k, $v := omit (default (dict) $.additionalRuleAnnotations) "dashboard_url" "description" "runbook_url" "summary" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
+{{- end }}
+{{- if not (index (default (dict) $.disabled) "ContainerPrivilegedCapabilities") }}
   - alert: |-
       ContainerPrivilegedCapabilities
     expr: |-
@@ -426,6 +478,9 @@ groups:
     labels:
       severity: |-
         {{ $.privilegedCapabilities.severity }}
+      {{- range $k, $v := omit (default (dict) $.additionalRuleLabels) "alertname" "severity" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
     annotations:
       dashboard_url: |-
         {{ $.grafanaURL }}/d/breakwater-security?from=now-3h&to=now{{ "{{" }} with index $labels "{{ $.clusterLabel }}" {{ "}}" }}&var-cluster={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.job {{ "}}" }}&var-job={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.instance {{ "}}" }}&var-instance={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.namespace {{ "}}" }}&var-namespace={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.pod {{ "}}" }}&var-pod={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.name {{ "}}" }}&var-container={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}
@@ -435,15 +490,22 @@ groups:
         {{ $.runbookURL }}ContainerPrivilegedCapabilities.md
       summary: |-
         Container {{ "{{" }} with $labels.name {{ "}}" }}{{ "{{" }} . {{ "}}" }}{{ "{{" }} else {{ "}}" }}{{ "{{" }} $labels.namespace {{ "}}" }}/{{ "{{" }} $labels.pod {{ "}}" }}/{{ "{{" }} $labels.container {{ "}}" }}{{ "{{" }} end {{ "}}" }} runs with {{ "{{" }} $labels.capability {{ "}}" }}
+      {{- range $k, $v := omit (default (dict) $.additionalRuleAnnotations) "dashboard_url" "description" "runbook_url" "summary" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
+{{- end }}
+{{- end }}
+{{- if not (and (index (default (dict) $.disabled) "BreakwaterDown") (index (default (dict) $.disabled) "BreakwaterProbeDetached") (index (default (dict) $.disabled) "BreakwaterEventsLost") (index (default (dict) $.disabled) "BreakwaterCollectorFailed") (index (default (dict) $.disabled) "BreakwaterPushFailing")) }}
 - name: |-
     breakwater.self
   rules:
+{{- if not (index (default (dict) $.disabled) "BreakwaterDown") }}
   - alert: |-
       BreakwaterDown
     expr: |-
-      up{ {{- list $.selector | compact | join ", " -}} } == 0
+      {{ if not $.breakwaterDown.onlyAbsent }}up{ {{- list $.selector | compact | join ", " -}} } == 0
         or
-      absent(up{ {{- list $.selector | compact | join ", " -}} })
+      {{ end }}absent(up{ {{- list $.selector | compact | join ", " -}} })
     {{- if ne (toString $.breakwaterDown.for ) "0s" }}
     for: |-
       {{ $.breakwaterDown.for }}
@@ -451,6 +513,9 @@ groups:
     labels:
       severity: |-
         {{ $.breakwaterDown.severity }}
+      {{- range $k, $v := omit (default (dict) $.additionalRuleLabels) "alertname" "severity" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
     annotations:
       dashboard_url: |-
         {{ $.grafanaURL }}/d/breakwater-health?from=now-3h&to=now{{ "{{" }} with index $labels "{{ $.clusterLabel }}" {{ "}}" }}&var-cluster={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.job {{ "}}" }}&var-job={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.instance {{ "}}" }}&var-instance={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}
@@ -460,6 +525,11 @@ groups:
         {{ $.runbookURL }}BreakwaterDown.md
       summary: |-
         breakwater {{ "{{" }} with $labels.instance {{ "}}" }}on {{ "{{" }} . {{ "}}" }} {{ "{{" }} end {{ "}}" }}is down
+      {{- range $k, $v := omit (default (dict) $.additionalRuleAnnotations) "dashboard_url" "description" "runbook_url" "summary" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
+{{- end }}
+{{- if not (index (default (dict) $.disabled) "BreakwaterProbeDetached") }}
   - alert: |-
       BreakwaterProbeDetached
     expr: |-
@@ -471,6 +541,9 @@ groups:
     labels:
       severity: |-
         {{ $.probeDetached.severity }}
+      {{- range $k, $v := omit (default (dict) $.additionalRuleLabels) "alertname" "severity" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
     annotations:
       dashboard_url: |-
         {{ $.grafanaURL }}/d/breakwater-health?from=now-3h&to=now{{ "{{" }} with index $labels "{{ $.clusterLabel }}" {{ "}}" }}&var-cluster={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.job {{ "}}" }}&var-job={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.instance {{ "}}" }}&var-instance={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}
@@ -480,6 +553,11 @@ groups:
         {{ $.runbookURL }}BreakwaterProbeDetached.md
       summary: |-
         breakwater probe {{ "{{" }} $labels.program {{ "}}" }} is detached on {{ "{{" }} $labels.instance {{ "}}" }}
+      {{- range $k, $v := omit (default (dict) $.additionalRuleAnnotations) "dashboard_url" "description" "runbook_url" "summary" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
+{{- end }}
+{{- if not (index (default (dict) $.disabled) "BreakwaterEventsLost") }}
   - alert: |-
       BreakwaterEventsLost
     expr: |-
@@ -505,6 +583,9 @@ groups:
     labels:
       severity: |-
         {{ $.eventsLost.severity }}
+      {{- range $k, $v := omit (default (dict) $.additionalRuleLabels) "alertname" "severity" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
     annotations:
       dashboard_url: |-
         {{ $.grafanaURL }}/d/breakwater-health?from=now-3h&to=now{{ "{{" }} with index $labels "{{ $.clusterLabel }}" {{ "}}" }}&var-cluster={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.job {{ "}}" }}&var-job={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.instance {{ "}}" }}&var-instance={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}
@@ -514,6 +595,11 @@ groups:
         {{ $.runbookURL }}BreakwaterEventsLost.md
       summary: |-
         breakwater on {{ "{{" }} $labels.instance {{ "}}" }} lost {{ "{{" }} printf "%.0f" $value {{ "}}" }} BPF events
+      {{- range $k, $v := omit (default (dict) $.additionalRuleAnnotations) "dashboard_url" "description" "runbook_url" "summary" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
+{{- end }}
+{{- if not (index (default (dict) $.disabled) "BreakwaterCollectorFailed") }}
   - alert: |-
       BreakwaterCollectorFailed
     expr: |-
@@ -527,6 +613,9 @@ groups:
     labels:
       severity: |-
         {{ $.collectorFailed.severity }}
+      {{- range $k, $v := omit (default (dict) $.additionalRuleLabels) "alertname" "severity" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
     annotations:
       dashboard_url: |-
         {{ $.grafanaURL }}/d/breakwater-health?from=now-3h&to=now{{ "{{" }} with index $labels "{{ $.clusterLabel }}" {{ "}}" }}&var-cluster={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.job {{ "}}" }}&var-job={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.instance {{ "}}" }}&var-instance={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}
@@ -536,6 +625,11 @@ groups:
         {{ $.runbookURL }}BreakwaterCollectorFailed.md
       summary: |-
         breakwater's {{ "{{" }} $labels.collector {{ "}}" }} collector fails on {{ "{{" }} $labels.instance {{ "}}" }}
+      {{- range $k, $v := omit (default (dict) $.additionalRuleAnnotations) "dashboard_url" "description" "runbook_url" "summary" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
+{{- end }}
+{{- if not (index (default (dict) $.disabled) "BreakwaterPushFailing") }}
   - alert: |-
       BreakwaterPushFailing
     expr: |-
@@ -553,6 +647,9 @@ groups:
     labels:
       severity: |-
         {{ $.pushFailing.severity }}
+      {{- range $k, $v := omit (default (dict) $.additionalRuleLabels) "alertname" "severity" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
     annotations:
       dashboard_url: |-
         {{ $.grafanaURL }}/d/breakwater-health?from=now-3h&to=now{{ "{{" }} with index $labels "{{ $.clusterLabel }}" {{ "}}" }}&var-cluster={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.job {{ "}}" }}&var-job={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.instance {{ "}}" }}&var-instance={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}
@@ -562,4 +659,9 @@ groups:
         {{ $.runbookURL }}BreakwaterPushFailing.md
       summary: |-
         breakwater on {{ "{{" }} $labels.instance {{ "}}" }} cannot push alerts to Alertmanager
+      {{- range $k, $v := omit (default (dict) $.additionalRuleAnnotations) "dashboard_url" "description" "runbook_url" "summary" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
+{{- end }}
+{{- end }}
 {{- end }}
