@@ -18,6 +18,7 @@ import (
 	"github.com/breakwater/breakwater/collectors"
 	"github.com/breakwater/breakwater/exporter/escape"
 	"github.com/breakwater/breakwater/exporter/identity"
+	"github.com/breakwater/breakwater/exporter/statefile"
 )
 
 // Name is the collector's name in --collector.<name> and the collector label.
@@ -37,7 +38,7 @@ var (
 		"Shortest gap between two escape events (log lines, Alertmanager pushes) for the same container, syscall and result; repeats within it travel as a count with the next event, see breakwater_bpf_events_folded_total. 0 sends every attempt.").Default("10ms")
 	eventInterval = eventIntervalFlag.Duration()
 	profileDir    = kingpin.Flag("collector.security.profile-dir",
-		"Where the syscall profile learned for each image is kept across restarts (profiles.json); empty keeps them in memory only.").Default("/var/lib/breakwater").String()
+		"breakwater's state directory, kept across restarts: the syscall profile learned for each image (profiles.json) and the escape alerts not yet delivered to Alertmanager (alertpush.json). A file that cannot be read is kept beside it as FILE.corrupt. Empty keeps everything in memory only.").Default("/var/lib/breakwater").String()
 	learningPeriod = kingpin.Flag("collector.security.learning-period",
 		"How long containers of an image run while breakwater learns the image's syscalls; afterwards a syscall outside them counts in breakwater_syscalls_novel_total.").Default("1h").Duration()
 	runtimeSockets = kingpin.Flag("collector.security.runtime-socket",
@@ -162,7 +163,11 @@ func New(d collectors.Deps, cfg Config) (*Collector, error) {
 	c := &Collector{logger: d.Logger, cfg: cfg, sink: d.Escapes, health: d.Health, resolver: d.Identity,
 		containers: newContainerTable(cfg.MaxContainers, cfg.Expiry, d.Identity)}
 	c.bootTime = bootTime()
-	c.profiles = newProfiles(cfg.ProfileDir, cfg.LearningPeriod)
+	state := d.State
+	if state == nil {
+		state = statefile.New(cfg.ProfileDir)
+	}
+	c.profiles = newProfiles(state, cfg.LearningPeriod)
 	if err := c.profiles.loadErr; err != nil {
 		d.Health.Degraded("profiles", err.Error())
 		d.Logger.Error("syscall profiles not restored; learning again", "err", err)

@@ -175,7 +175,7 @@ func (r *Resolver) Lookup(ctx context.Context, containerID string) (Identity, Pr
 	v, _, _ := r.group.Do(containerID, func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
 		defer cancel()
-		id, known, absent := r.lookup(ctx, containerID)
+		id, known, absent := r.lookup(ctx, containerID, false)
 		e := entry{id: id, known: known, absent: absent, retryAt: r.now().Add(missRetry)}
 		r.mu.Lock()
 		r.cache[containerID] = e
@@ -184,6 +184,54 @@ func (r *Resolver) Lookup(ctx context.Context, containerID string) (Identity, Pr
 	})
 	e = v.(entry)
 	return e.id, e.presence()
+}
+
+// Known returns a container's identity if the cache holds it, asking no
+// runtime: a caller that must not block learns whether a lookup already
+// answered.
+func (r *Resolver) Known(containerID string) (Identity, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.cache[containerID]
+	return e.id, ok && e.known
+}
+
+// Await asks the runtimes, every interval, until one of them knows the
+// container, every one of them answers that none does, or ctx ends. Unlike
+// Lookup it bypasses the cached miss and the skip of a runtime that failed:
+// a caller that would rather wait than go without a name (an alert about
+// to be pushed) asks a runtime that is coming back as soon as it is back.
+// What it learns is cached for Resolve.
+func (r *Resolver) Await(ctx context.Context, containerID string, interval time.Duration) (Identity, Presence) {
+	if !isContainerID(containerID) {
+		return Identity{ContainerID: containerID}, Absent
+	}
+	for {
+		if id, ok := r.Known(containerID); ok {
+			return id, Present
+		}
+		v, _, _ := r.group.Do("await/"+containerID, func() (any, error) {
+			lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+			defer cancel()
+			id, known, absent := r.lookup(lctx, containerID, true)
+			e := entry{id: id, known: known, absent: absent, retryAt: r.now().Add(missRetry)}
+			r.mu.Lock()
+			r.cache[containerID] = e
+			r.mu.Unlock()
+			return e, nil
+		})
+		e := v.(entry)
+		if p := e.presence(); p != Unanswered {
+			return e.id, p
+		}
+		t := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return e.id, Unanswered
+		case <-t.C:
+		}
+	}
 }
 
 func (e entry) presence() Presence {
@@ -215,9 +263,9 @@ func (r *Resolver) PresenceIn(ctx context.Context, containerID string, runtimes 
 		var p Presence
 		switch rt {
 		case Docker:
-			_, p = r.lookupDocker(ctx, containerID)
+			_, p = r.lookupDocker(ctx, containerID, false)
 		case Containerd:
-			_, p = r.lookupContainerd(ctx, containerID)
+			_, p = r.lookupContainerd(ctx, containerID, false)
 		}
 		if p == Present {
 			return Present
@@ -272,22 +320,23 @@ func (r *Resolver) Forget(containerID string) {
 }
 
 // lookup asks Docker, then containerd. absent is true when each runtime
-// there is answered and none knows the id.
-func (r *Resolver) lookup(ctx context.Context, id string) (_ Identity, known, absent bool) {
-	ident, p := r.lookupDocker(ctx, id)
+// there is answered and none knows the id. force asks a runtime even while
+// it is skipped after a failure.
+func (r *Resolver) lookup(ctx context.Context, id string, force bool) (_ Identity, known, absent bool) {
+	ident, p := r.lookupDocker(ctx, id, force)
 	if p == Present {
 		return ident, true, false
 	}
 	absent = p == Absent
-	ident, p = r.lookupContainerd(ctx, id)
+	ident, p = r.lookupContainerd(ctx, id, force)
 	if p == Present {
 		return ident, true, false
 	}
 	return Identity{ContainerID: id}, false, absent && p == Absent
 }
 
-func (r *Resolver) lookupDocker(ctx context.Context, id string) (Identity, Presence) {
-	if r.docker == nil || !r.usable("docker") {
+func (r *Resolver) lookupDocker(ctx context.Context, id string, force bool) (Identity, Presence) {
+	if r.docker == nil || !force && !r.usable("docker") {
 		return Identity{ContainerID: id}, Unanswered
 	}
 	info, err := r.docker.ContainerInspect(ctx, id)
@@ -312,8 +361,8 @@ func (r *Resolver) lookupDocker(ctx context.Context, id string) (Identity, Prese
 	}
 }
 
-func (r *Resolver) lookupContainerd(ctx context.Context, id string) (Identity, Presence) {
-	if r.cri == nil || !r.usable("containerd") {
+func (r *Resolver) lookupContainerd(ctx context.Context, id string, force bool) (Identity, Presence) {
+	if r.cri == nil || !force && !r.usable("containerd") {
 		return Identity{ContainerID: id}, Unanswered
 	}
 	ctx = metadata.AppendToOutgoingContext(ctx, "containerd-namespace", criNamespace)
