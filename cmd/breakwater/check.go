@@ -101,8 +101,9 @@ func check(w io.Writer, resolver *identity.Resolver, stateDir string) int {
 	}
 
 	fmt.Fprintln(w, "container runtimes:")
-	for _, rt := range []identity.Runtime{identity.Docker, identity.Containerd} {
-		fmt.Fprintf(w, "  %-28s %s\n", rt, resolver.Reach(context.Background())[rt])
+	reach := resolver.Reach(context.Background())
+	for _, rt := range identity.Runtimes {
+		fmt.Fprintf(w, "  %-28s %s\n", rt, reach[rt])
 	}
 
 	fmt.Fprintln(w, "state (--collector.security.profile-dir):")

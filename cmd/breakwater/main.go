@@ -59,6 +59,8 @@ func run(args []string) int {
 		strings.Join(identity.DockerSockets, ", ")+" that exists).").String()
 	criEndpoint := app.Flag("runtime.containerd-socket", "containerd socket for Kubernetes (CRI) container labels (default: the first of "+
 		strings.Join(identity.ContainerdSockets, ", ")+" that exists).").String()
+	criSocket := app.Flag("runtime.cri-socket", "CRI runtime socket (CRI-O) asked through the CRI API for containers neither Docker nor containerd knows (default: the first of "+
+		strings.Join(identity.CRISockets, ", ")+" that exists, else none).").String()
 
 	amConfig := alertpush.AddFlags(app)
 
@@ -74,7 +76,7 @@ func run(args []string) int {
 
 	switch cmd {
 	case checkCmd.FullCommand():
-		return check(os.Stdout, identity.NewResolver(logger, identity.Options{DockerHost: *dockerHost, CRIEndpoint: *criEndpoint}), security.ProfileDir())
+		return check(os.Stdout, identity.NewResolver(logger, identity.Options{DockerHost: *dockerHost, CRIEndpoint: *criEndpoint, CRISocket: *criSocket}), security.ProfileDir())
 	case ia32Cmd.FullCommand():
 		ia32.Probe()
 		return 0
@@ -102,7 +104,7 @@ func run(args []string) int {
 
 	logger.Info("starting breakwater", "version", version.Info(), "build_context", version.BuildContext())
 	health := &collectors.Health{}
-	resolver := identity.NewResolver(logger, identity.Options{DockerHost: *dockerHost, CRIEndpoint: *criEndpoint})
+	resolver := identity.NewResolver(logger, identity.Options{DockerHost: *dockerHost, CRIEndpoint: *criEndpoint, CRISocket: *criSocket})
 	state := statefile.New(security.ProfileDir())
 	deps := collectors.Deps{Logger: logger, Identity: resolver, Health: health, State: state}
 

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
+	criapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // The CRI labels kubelet puts on every container it creates.
@@ -57,6 +58,10 @@ type Options struct {
 	// not know (Kubernetes with containerd). Empty means the first of
 	// ContainerdSockets that exists; a missing socket is not an error.
 	CRIEndpoint string
+	// CRISocket is a CRI runtime's socket (CRI-O), asked through the CRI
+	// API for containers neither Docker nor containerd knows. Empty means
+	// the first of CRISockets that exists, or none.
+	CRISocket string
 }
 
 // Where the runtimes' sockets are: /var/run is a link to /run on a host,
@@ -65,6 +70,7 @@ type Options struct {
 var (
 	DockerSockets     = []string{"/var/run/docker.sock", "/run/docker.sock"}
 	ContainerdSockets = []string{"/run/containerd/containerd.sock", "/var/run/containerd/containerd.sock"}
+	CRISockets        = []string{"/run/crio/crio.sock", "/var/run/crio/crio.sock"}
 )
 
 func firstExisting(paths []string) string {
@@ -82,6 +88,9 @@ func (r *Resolver) DockerHost() string { return r.opts.DockerHost }
 // ContainerdSocket is the containerd socket the resolver uses.
 func (r *Resolver) ContainerdSocket() string { return r.opts.CRIEndpoint }
 
+// CRISocket is the CRI runtime socket the resolver uses; "" for none.
+func (r *Resolver) CRISocket() string { return r.opts.CRISocket }
+
 // Resolver answers who a container is, from a cache filled by asking the
 // Docker engine and then containerd. It is shared by every collector so that
 // all series of one container carry the same labels.
@@ -91,8 +100,13 @@ type Resolver struct {
 	docker *dockerclient.Client // nil if the client could not be built
 	cri    containersapi.ContainersClient
 	crVer  versionapi.VersionClient
-	group  singleflight.Group
-	now    func() time.Time
+	// criRT is the CRI API of a runtime that is neither Docker nor
+	// containerd (CRI-O): one client for any CRI runtime, where the
+	// runtimes' own APIs give more (Docker's names, containerd's
+	// containers outside CRI).
+	criRT criapi.RuntimeServiceClient
+	group singleflight.Group
+	now   func() time.Time
 
 	mu    sync.Mutex
 	cache map[string]entry
@@ -130,6 +144,11 @@ func NewResolver(logger *slog.Logger, opts Options) *Resolver {
 	if opts.CRIEndpoint == "" {
 		opts.CRIEndpoint = firstExisting(ContainerdSockets)
 	}
+	if opts.CRISocket == "" {
+		if p := firstExisting(CRISockets); exists(p) {
+			opts.CRISocket = p
+		}
+	}
 	r := &Resolver{logger: logger, opts: opts, now: time.Now, cache: map[string]entry{}, down: map[string]time.Time{}}
 	dc, err := dockerclient.NewClientWithOpts(dockerclient.WithHost(opts.DockerHost), dockerclient.WithAPIVersionNegotiation())
 	if err != nil {
@@ -147,7 +166,21 @@ func NewResolver(logger *slog.Logger, opts Options) *Resolver {
 		r.cri = containersapi.NewContainersClient(conn)
 		r.crVer = versionapi.NewVersionClient(conn)
 	}
+	if opts.CRISocket != "" {
+		conn, err := grpc.NewClient("unix://"+strings.TrimPrefix(opts.CRISocket, "unix://"),
+			grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			logger.Warn("CRI client unusable", "endpoint", opts.CRISocket, "err", err)
+		} else {
+			r.criRT = criapi.NewRuntimeServiceClient(conn)
+		}
+	}
 	return r
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // Resolve returns the identity of a container id. Known containers are
@@ -250,7 +283,11 @@ type Runtime string
 const (
 	Docker     Runtime = "docker"
 	Containerd Runtime = "containerd"
+	CRI        Runtime = "cri"
 )
+
+// Runtimes are the runtimes the resolver asks, in order.
+var Runtimes = []Runtime{Docker, Containerd, CRI}
 
 // PresenceIn asks the given runtimes, uncached, whether they know a
 // container: Present if one does, Absent if every one of them answered that
@@ -266,6 +303,8 @@ func (r *Resolver) PresenceIn(ctx context.Context, containerID string, runtimes 
 			_, p = r.lookupDocker(ctx, containerID, false)
 		case Containerd:
 			_, p = r.lookupContainerd(ctx, containerID, false)
+		case CRI:
+			_, p = r.lookupCRI(ctx, containerID, false)
 		}
 		if p == Present {
 			return Present
@@ -299,6 +338,13 @@ func (r *Resolver) Reach(ctx context.Context) map[Runtime]string {
 	} else {
 		out[Containerd] = "reached at " + r.opts.CRIEndpoint + " (containerd " + v.GetVersion() + ")"
 	}
+	if r.criRT == nil {
+		out[CRI] = "no CRI socket (none of " + strings.Join(CRISockets, ", ") + " exists)"
+	} else if v, err := r.criRT.Version(ctx, &criapi.VersionRequest{}); err != nil {
+		out[CRI] = "unreachable at " + r.opts.CRISocket + ": " + status.Convert(err).Message()
+	} else {
+		out[CRI] = "reached at " + r.opts.CRISocket + " (" + v.GetRuntimeName() + " " + v.GetRuntimeVersion() + ", CRI " + v.GetRuntimeApiVersion() + ")"
+	}
 	return out
 }
 
@@ -309,7 +355,11 @@ func (r *Resolver) Sockets() []string {
 	if p, ok := strings.CutPrefix(r.opts.DockerHost, "unix://"); ok {
 		out = append(out, p)
 	}
-	return append(out, strings.TrimPrefix(r.opts.CRIEndpoint, "unix://"))
+	out = append(out, strings.TrimPrefix(r.opts.CRIEndpoint, "unix://"))
+	if r.opts.CRISocket != "" {
+		out = append(out, strings.TrimPrefix(r.opts.CRISocket, "unix://"))
+	}
+	return out
 }
 
 // Forget drops a container from the cache, once its series have expired.
@@ -319,9 +369,9 @@ func (r *Resolver) Forget(containerID string) {
 	r.mu.Unlock()
 }
 
-// lookup asks Docker, then containerd. absent is true when each runtime
-// there is answered and none knows the id. force asks a runtime even while
-// it is skipped after a failure.
+// lookup asks Docker, then containerd, then the CRI runtime. absent is
+// true when each runtime there is answered and none knows the id. force
+// asks a runtime even while it is skipped after a failure.
 func (r *Resolver) lookup(ctx context.Context, id string, force bool) (_ Identity, known, absent bool) {
 	ident, p := r.lookupDocker(ctx, id, force)
 	if p == Present {
@@ -332,7 +382,67 @@ func (r *Resolver) lookup(ctx context.Context, id string, force bool) (_ Identit
 	if p == Present {
 		return ident, true, false
 	}
+	absent = absent && p == Absent
+	if r.criRT == nil {
+		return Identity{ContainerID: id}, false, absent
+	}
+	ident, p = r.lookupCRI(ctx, id, force)
+	if p == Present {
+		return ident, true, false
+	}
 	return Identity{ContainerID: id}, false, absent && p == Absent
+}
+
+// lookupCRI asks a CRI runtime for a container, then for a pod sandbox:
+// the sandbox has a cgroup of its own, and no series.
+func (r *Resolver) lookupCRI(ctx context.Context, id string, force bool) (Identity, Presence) {
+	if r.criRT == nil || !force && !r.usable(string(CRI)) {
+		return Identity{ContainerID: id}, Unanswered
+	}
+	resp, err := r.criRT.ContainerStatus(ctx, &criapi.ContainerStatusRequest{ContainerId: id})
+	if status.Code(err) == codes.NotFound {
+		sb, serr := r.criRT.PodSandboxStatus(ctx, &criapi.PodSandboxStatusRequest{PodSandboxId: id})
+		switch {
+		case serr == nil:
+			m := sb.GetStatus().GetMetadata()
+			r.up(string(CRI))
+			return Identity{ContainerID: id, Namespace: m.GetNamespace(), Pod: m.GetName(), Sandbox: true}, Present
+		case status.Code(serr) != codes.NotFound:
+			err = serr
+		}
+	}
+	switch {
+	case err == nil:
+		c := resp.GetStatus()
+		l := c.GetLabels()
+		r.up(string(CRI))
+		return Identity{
+			ContainerID: id,
+			Name:        c.GetMetadata().GetName(),
+			Image:       criImage(c),
+			Namespace:   l[LabelPodNamespace],
+			Pod:         l[LabelPodName],
+			Container:   c.GetMetadata().GetName(),
+		}, Present
+	case status.Code(err) == codes.NotFound:
+		r.up(string(CRI))
+		return Identity{ContainerID: id}, Absent
+	default:
+		r.fail(string(CRI), err)
+		return Identity{ContainerID: id}, Unanswered
+	}
+}
+
+// criImage is the image a CRI container was asked for: kubelet passes the
+// image's id in the spec and says what the pod named separately.
+func criImage(c *criapi.ContainerStatus) string {
+	if u := c.GetImage().GetUserSpecifiedImage(); u != "" {
+		return u
+	}
+	if i := c.GetImage().GetImage(); i != "" && !strings.HasPrefix(i, "sha256:") {
+		return i
+	}
+	return c.GetImageRef()
 }
 
 func (r *Resolver) lookupDocker(ctx context.Context, id string, force bool) (Identity, Presence) {
