@@ -106,6 +106,7 @@ func TestAlertWaitsForTheContainersName(t *testing.T) {
 			// What the collector has while the engine is away: the id.
 			e := containerEvent(0, "mount", escape.Blocked)
 			e.Identity = identity.Identity{ContainerID: id}
+			e.Time = e.Time.Truncate(time.Millisecond) // Alertmanager's precision
 			anonymous := testPolicy.alertLabels(names.AlertEscapeAttempt, e, cfg.ExternalLabels)
 			named := e
 			named.Identity = identity.Identity{ContainerID: id, Name: "bw-outages-am", Image: testenv.Image}
