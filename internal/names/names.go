@@ -217,6 +217,7 @@ const (
 	AlertEventsLost             = "BreakwaterEventsLost"
 	AlertCollectorFailed        = "BreakwaterCollectorFailed"
 	AlertPushFailing            = "BreakwaterPushFailing"
+	AlertStateFileProblem       = "BreakwaterStateFileProblem"
 )
 
 // Alerts lists every alert of the pack, in the order of the rule file.
@@ -224,6 +225,7 @@ var Alerts = []string{
 	AlertMemoryNearLimit, AlertCPUSpike, AlertCPUThrottled, AlertRestartingOften, AlertCrashLooping, AlertOOMKilled,
 	AlertEscapeAttempt, AlertEscapeSucceeded, AlertNovelSyscall, AlertSyscallsDeniedBurst, AlertPrivilegedCapabilities,
 	AlertBreakwaterDown, AlertProbeDetached, AlertEventsLost, AlertCollectorFailed, AlertPushFailing,
+	AlertStateFileProblem,
 }
 
 // PushedAlerts are the alerts breakwater also pushes to Alertmanager itself.
