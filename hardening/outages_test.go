@@ -187,3 +187,39 @@ func TestAlertNamedAcrossEngineRestart(t *testing.T) {
 		t.Errorf("an alert went out by container_id alone:\n%s", tail(e.logText(), 30))
 	}
 }
+
+// TestAlertNamedAcrossContainerdRestart restarts containerd and makes an
+// escape attempt in a pod container (through containerd alone, as kubelet's
+// CRI plugin runs it) started the moment containerd is back: the alert at
+// the receiver carries the pod, namespace and container. Like the engine
+// restart it runs only with BREAKWATER_TEST_ENGINE_RESTART=1, under the
+// exclusive lock.
+func TestAlertNamedAcrossContainerdRestart(t *testing.T) {
+	if os.Getenv("BREAKWATER_TEST_ENGINE_RESTART") != "1" {
+		t.Skip("restarts containerd; set BREAKWATER_TEST_ENGINE_RESTART=1 and run it alone")
+	}
+	testenv.Docker(t)
+	testenv.CtrImage(t)
+	attempt := built(t, "attempt")
+	hook := amtest.NewWebhook(t)
+	am := amtest.Start(t, amtest.PerAlertConfig(hook.URL("/am")))
+	e := start(t, nil, "--alertmanager.url="+am.URL().String(), "--collector.security.profile-dir="+t.TempDir(),
+		"--alertmanager.external-label=instance=bw-outages-containerd")
+	attachedAll(t, e.metrics())
+
+	testenv.StopContainerd(t)
+	testenv.StartDockerd(t) // scripts/docker-up.sh starts containerd again
+	up := time.Now()
+	pc := testenv.PodContainer{Namespace: "bw-outages", Pod: "bw-outages-ctd", Container: "attempt",
+		PodUID: testenv.NewID(t)[:32], Mounts: []string{attempt + ":/attempt"}, Detach: true}
+	id, _ := testenv.CtrRun(t, pc, "sh", "-c", "/attempt mount; sleep 60")
+	amtest.Eventually(t, 30*time.Second, "the pod container's alert", func() bool {
+		_, ok := escapeAlertOf(hook, "/am", id)
+		return ok
+	})
+	a, _ := escapeAlertOf(hook, "/am", id)
+	t.Logf("containerd back to the alert at the receiver: %s, labels %v", time.Since(up).Round(time.Millisecond), a.Labels)
+	if a.Labels[names.LabelPod] != pc.Pod || a.Labels[names.LabelNamespace] != pc.Namespace || a.Labels[names.LabelContainer] != pc.Container {
+		t.Errorf("the first alert went out as %v, want pod %s/%s container %s", a.Labels, pc.Namespace, pc.Pod, pc.Container)
+	}
+}
