@@ -148,11 +148,27 @@ func StopDockerd(t testing.TB) {
 	}
 }
 
-// StartDockerd starts the Docker engine again as scripts/docker-up.sh does.
+// StartDockerd starts containerd and the Docker engine again, if they are
+// not running, as scripts/docker-up.sh does.
 func StartDockerd(t testing.TB) {
 	t.Helper()
+	keepInheritedFDs()
 	out, err := exec.Command("bash", filepath.Join(RepoRoot(t), "scripts", "docker-up.sh")).CombinedOutput()
 	if err != nil {
 		t.Fatalf("docker-up: %v\n%s", err, out)
+	}
+}
+
+// keepInheritedFDs marks every descriptor above stderr close-on-exec, so
+// that the daemons a test starts do not inherit what the test inherited:
+// above all the machine lock's descriptor from `flock -x ... go test`,
+// which a daemon would otherwise hold, and every other test wait for,
+// until the daemon stops.
+func keepInheritedFDs() {
+	entries, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
 	}
 }
