@@ -66,6 +66,7 @@ test-arm64:
 # after every other test, because it stops every container on the host.
 test-engine-restart: docker
 	BREAKWATER_TEST_ENGINE_RESTART=1 $(GO) test -count=1 -run TestDockerEngineRestart ./collectors/resources/
+	BREAKWATER_TEST_ENGINE_RESTART=1 $(GO) test -count=1 -run 'TestAlertNamedAcross(Engine|Containerd)Restart' ./hardening/
 
 # fuzz runs every fuzz target briefly (CI does); -fuzzminimizetime keeps
 # minimisation from eating the whole budget. The budget is a count, not a

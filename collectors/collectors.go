@@ -19,6 +19,7 @@ import (
 
 	"github.com/breakwater/breakwater/exporter/escape"
 	"github.com/breakwater/breakwater/exporter/identity"
+	"github.com/breakwater/breakwater/exporter/statefile"
 )
 
 // Namespace is the metric prefix of breakwater's own metrics.
@@ -39,6 +40,9 @@ type Deps struct {
 	// Health lets a collector report that it runs degraded (for example
 	// without BPF) without failing the scrape of the others.
 	Health *Health
+	// State is the state directory; nil lets a collector use its own
+	// configuration's.
+	State *statefile.Dir
 }
 
 // Factory builds a collector. An error leaves the collector out and is

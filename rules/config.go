@@ -106,6 +106,7 @@ type Config struct {
 	EventsLost             Windowed               `json:"eventsLost"`
 	CollectorFailed        Self                   `json:"collectorFailed"`
 	PushFailing            Windowed               `json:"pushFailing"`
+	StateFileProblem       Self                   `json:"stateFileProblem"`
 
 	PrometheusRule PrometheusRuleMeta `json:"prometheusRule"`
 }
@@ -325,6 +326,7 @@ func Default() Config {
 		EventsLost:                Windowed{Alert: Alert{Severity: names.SeverityWarning}, Window: dur("10m")},
 		CollectorFailed:           Self{Alert: Alert{Severity: names.SeverityWarning, For: dur("5m")}},
 		PushFailing:               Windowed{Alert: Alert{Severity: names.SeverityWarning, For: dur("5m")}, Window: dur("10m")},
+		StateFileProblem:          Self{Alert: Alert{Severity: names.SeverityWarning, For: dur("5m")}},
 		PrometheusRule: PrometheusRuleMeta{
 			Name: "breakwater",
 			Labels: map[string]string{
@@ -457,6 +459,7 @@ func (c Config) Validate() error {
 		{"syscallsDeniedBurst", c.SyscallsDeniedBurst.Severity}, {"privilegedCapabilities", c.PrivilegedCapabilities.Severity},
 		{"breakwaterDown", c.Down.Severity}, {"probeDetached", c.ProbeDetached.Severity}, {"eventsLost", c.EventsLost.Severity},
 		{"collectorFailed", c.CollectorFailed.Severity}, {"pushFailing", c.PushFailing.Severity},
+		{"stateFileProblem", c.StateFileProblem.Severity},
 	} {
 		check(s.severity != "", "%s.severity must not be empty", s.key)
 	}

@@ -158,7 +158,7 @@ func templateGroups() []Group {
 			escapeAttempt(), escapeSucceeded(),
 			novelSyscall(), syscallsDeniedBurst(), privilegedCapabilities(),
 		}},
-		{Name: "breakwater.self", Rules: []Rule{breakwaterDown(), probeDetached(), eventsLost(), collectorFailed(), pushFailing()}},
+		{Name: "breakwater.self", Rules: []Rule{breakwaterDown(), probeDetached(), eventsLost(), collectorFailed(), pushFailing(), stateFileProblem()}},
 	}
 }
 
@@ -535,5 +535,17 @@ func pushFailing() Rule {
 		summary: `breakwater on {{ $labels.instance }} cannot push alerts to Alertmanager`,
 		description: `breakwater on {{ $labels.instance }} could not deliver {{ printf "%.0f" $value }} alert pushes to Alertmanager in the last ` + ref(key+".window") +
 			` (they failed with none accepted, or were dropped): escape alerts arrive only through the rules, a scrape and an evaluation later.`,
+	}.rule()
+}
+
+func stateFileProblem() Rule {
+	return alertRule{
+		name: names.AlertStateFileProblem, key: "stateFileProblem", hasFor: true, dashboard: names.DashboardHealth,
+		expr: fmt.Sprintf("max by (%s) (%s) == 1", by(names.LabelFile, names.LabelState),
+			sel(names.MetricStateFile, with(breakwaterSel, names.LabelState+`!="`+names.StateFileOK+`"`)...)),
+		summary: `breakwater's state file {{ $labels.file }} is {{ $labels.state }} on {{ $labels.instance }}`,
+		description: `breakwater on {{ $labels.instance }} reports its state file {{ $labels.file }} {{ $labels.state }} for ` + ref("stateFileProblem.for") +
+			`: {{ if eq $labels.state "corrupt" }}it could not read it at start, kept it as {{ $labels.file }}.corrupt and started afresh, so what it held (learned profiles, undelivered alerts) is not in use` +
+			`{{ else }}saving it fails, so a restart would lose what it holds (learned profiles, undelivered alerts){{ end }}.`,
 	}.rule()
 }

@@ -209,7 +209,7 @@ func TestEveryAlert(t *testing.T) {
 					t.Errorf("%s: %s names neither the container nor the value: %q", r.Alert, a, r.Annotations[a])
 				}
 			}
-			if !strings.Contains(r.Annotations["description"], "$value") && r.Alert != names.AlertBreakwaterDown && r.Alert != names.AlertProbeDetached && r.Alert != names.AlertCollectorFailed && r.Alert != names.AlertPrivilegedCapabilities {
+			if !strings.Contains(r.Annotations["description"], "$value") && r.Alert != names.AlertBreakwaterDown && r.Alert != names.AlertProbeDetached && r.Alert != names.AlertCollectorFailed && r.Alert != names.AlertPrivilegedCapabilities && r.Alert != names.AlertStateFileProblem {
 				t.Errorf("%s: description does not give the value", r.Alert)
 			}
 			if want := c.RunbookURL + r.Alert + ".md"; r.Annotations["runbook_url"] != want {

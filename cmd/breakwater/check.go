@@ -15,6 +15,7 @@ import (
 
 	"github.com/breakwater/breakwater/bpf"
 	"github.com/breakwater/breakwater/collectors/security"
+	"github.com/breakwater/breakwater/exporter/alertpush"
 	"github.com/breakwater/breakwater/exporter/identity"
 	"github.com/breakwater/breakwater/internal/ia32"
 )
@@ -25,7 +26,7 @@ const ia32ProbeCommand = "ia32-probe"
 
 // check prints what this kernel offers breakwater and what coverage follows.
 // It exits 0 when the baseline works, 1 when security counting cannot run.
-func check(w io.Writer, resolver *identity.Resolver) int {
+func check(w io.Writer, resolver *identity.Resolver, stateDir string) int {
 	var uts unix.Utsname
 	_ = unix.Uname(&uts)
 	fmt.Fprintf(w, "kernel:        %s %s\n", unix.ByteSliceToString(uts.Release[:]), unix.ByteSliceToString(uts.Machine[:]))
@@ -100,9 +101,14 @@ func check(w io.Writer, resolver *identity.Resolver) int {
 	}
 
 	fmt.Fprintln(w, "container runtimes:")
-	for _, rt := range []identity.Runtime{identity.Docker, identity.Containerd} {
-		fmt.Fprintf(w, "  %-28s %s\n", rt, resolver.Reach(context.Background())[rt])
+	reach := resolver.Reach(context.Background())
+	for _, rt := range identity.Runtimes {
+		fmt.Fprintf(w, "  %-28s %s\n", rt, reach[rt])
 	}
+
+	fmt.Fprintln(w, "state (--collector.security.profile-dir):")
+	fmt.Fprintf(w, "  %-28s %s\n", "syscall profiles", security.CheckProfileState(stateDir))
+	fmt.Fprintf(w, "  %-28s %s\n", "undelivered escape alerts", alertpush.CheckState(stateDir))
 
 	fmt.Fprintln(w, "coverage:")
 	if ok {

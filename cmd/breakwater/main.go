@@ -31,6 +31,7 @@ import (
 	"github.com/breakwater/breakwater/collectors/security"
 	"github.com/breakwater/breakwater/exporter/alertpush"
 	"github.com/breakwater/breakwater/exporter/identity"
+	"github.com/breakwater/breakwater/exporter/statefile"
 	"github.com/breakwater/breakwater/internal/ia32"
 )
 
@@ -59,6 +60,8 @@ func run(args []string) int {
 		strings.Join(identity.DockerSockets, ", ")+" that exists).").String()
 	criEndpoint := app.Flag("runtime.containerd-socket", "containerd socket for Kubernetes (CRI) container labels (default: the first of "+
 		strings.Join(identity.ContainerdSockets, ", ")+" that exists).").String()
+	criSocket := app.Flag("runtime.cri-socket", "CRI runtime socket (CRI-O) asked through the CRI API for containers neither Docker nor containerd knows (default: the first of "+
+		strings.Join(identity.CRISockets, ", ")+" that exists, else none).").String()
 
 	amConfig := alertpush.AddFlags(app)
 
@@ -78,7 +81,7 @@ func run(args []string) int {
 
 	switch cmd {
 	case checkCmd.FullCommand():
-		return check(os.Stdout, identity.NewResolver(logger, identity.Options{DockerHost: *dockerHost, CRIEndpoint: *criEndpoint}))
+		return check(os.Stdout, identity.NewResolver(logger, identity.Options{DockerHost: *dockerHost, CRIEndpoint: *criEndpoint, CRISocket: *criSocket}), security.ProfileDir())
 	case ia32Cmd.FullCommand():
 		ia32.Probe()
 		return 0
@@ -106,14 +109,16 @@ func run(args []string) int {
 
 	logger.Info("starting breakwater", "version", version.Info(), "build_context", version.BuildContext())
 	health := &collectors.Health{}
-	resolver := identity.NewResolver(logger, identity.Options{DockerHost: *dockerHost, CRIEndpoint: *criEndpoint})
-	deps := collectors.Deps{Logger: logger, Identity: resolver, Health: health}
+	resolver := identity.NewResolver(logger, identity.Options{DockerHost: *dockerHost, CRIEndpoint: *criEndpoint, CRISocket: *criSocket})
+	state := statefile.New(security.ProfileDir())
+	deps := collectors.Deps{Logger: logger, Identity: resolver, Health: health, State: state}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
 	reg := prometheus.NewRegistry()
 	if amConfig.Enabled() {
+		amConfig.Identities, amConfig.State = resolver, state
 		pusher, err := alertpush.New(logger, amConfig)
 		if err != nil {
 			logger.Error("invalid Alertmanager settings", "err", err)
@@ -154,7 +159,7 @@ func run(args []string) int {
 		logger.Warn("running degraded", "parts", problems)
 	}
 
-	reg.MustRegister(set, versioncollector.NewCollector("breakwater"),
+	reg.MustRegister(set, state, versioncollector.NewCollector("breakwater"),
 		promcollectors.NewGoCollector(), promcollectors.NewProcessCollector(promcollectors.ProcessCollectorOpts{}))
 
 	mux := http.NewServeMux()

@@ -6,10 +6,8 @@ package resources
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -37,11 +35,11 @@ func TestDockerEngineRestart(t *testing.T) {
 	}
 	eventually(t, 30*time.Second, "named series before the outage", named(c))
 
-	stopDockerd(t)
+	testenv.StopDockerd(t)
 	engineUp := false
 	t.Cleanup(func() {
 		if !engineUp {
-			startDockerd(t)
+			testenv.StartDockerd(t)
 		}
 	})
 	if exec.Command("docker", "version").Run() == nil {
@@ -75,7 +73,7 @@ func TestDockerEngineRestart(t *testing.T) {
 		t.Error("no machine metrics from a collector started with the engine down")
 	}
 
-	startDockerd(t)
+	testenv.StartDockerd(t)
 	engineUp = true
 	// --restart=always: the engine starts the container again, with a new
 	// cgroup under the same id.
@@ -91,37 +89,4 @@ func TestDockerEngineRestart(t *testing.T) {
 		v, ok := restartsOf(t, c, "bw-res-engine")
 		return ok && v == 1, "restarts " + strconv.FormatFloat(v, 'f', -1, 64)
 	})
-}
-
-func stopDockerd(t *testing.T) {
-	t.Helper()
-	b, err := os.ReadFile("/var/run/docker.pid")
-	if err != nil {
-		t.Fatalf("dockerd pid: %v", err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-		t.Fatalf("stopping dockerd %d: %v", pid, err)
-	}
-	deadline := time.Now().Add(40 * time.Second)
-	for {
-		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); os.IsNotExist(err) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("dockerd %d did not stop", pid)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func startDockerd(t *testing.T) {
-	t.Helper()
-	out, err := exec.Command("bash", filepath.Join(testenv.RepoRoot(t), "scripts", "docker-up.sh")).CombinedOutput()
-	if err != nil {
-		t.Fatalf("docker-up: %v\n%s", err, out)
-	}
 }

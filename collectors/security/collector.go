@@ -19,6 +19,7 @@ import (
 	"github.com/breakwater/breakwater/collectors"
 	"github.com/breakwater/breakwater/exporter/escape"
 	"github.com/breakwater/breakwater/exporter/identity"
+	"github.com/breakwater/breakwater/exporter/statefile"
 	"github.com/breakwater/breakwater/internal/logonce"
 )
 
@@ -39,7 +40,7 @@ var (
 		"Shortest gap between two escape events (log lines, Alertmanager pushes) for the same container, syscall and result; repeats within it travel as a count with the next event, see breakwater_bpf_events_folded_total. 0 sends every attempt.").Default("10ms")
 	eventInterval = eventIntervalFlag.Duration()
 	profileDir    = kingpin.Flag("collector.security.profile-dir",
-		"Where the syscall profile learned for each image is kept across restarts (profiles.json); empty keeps them in memory only.").Default("/var/lib/breakwater").String()
+		"breakwater's state directory, kept across restarts: the syscall profile learned for each image (profiles.json) and the escape alerts not yet delivered to Alertmanager (alertpush.json). A file that cannot be read is kept beside it as FILE.corrupt. Empty keeps everything in memory only.").Default("/var/lib/breakwater").String()
 	learningPeriod = kingpin.Flag("collector.security.learning-period",
 		"How long containers of an image run while breakwater learns the image's syscalls; afterwards a syscall outside them counts in breakwater_syscalls_novel_total.").Default("1h").Duration()
 	runtimeSockets = kingpin.Flag("collector.security.runtime-socket",
@@ -167,7 +168,11 @@ func New(d collectors.Deps, cfg Config) (*Collector, error) {
 		lookalikes: logonce.New(d.Logger, "cgroup looks like a container that no runtime knows; not counting it", 10*time.Minute),
 		containers: newContainerTable(cfg.MaxContainers, cfg.Expiry, d.Identity)}
 	c.bootTime = bootTime()
-	c.profiles = newProfiles(cfg.ProfileDir, cfg.LearningPeriod)
+	state := d.State
+	if state == nil {
+		state = statefile.New(cfg.ProfileDir)
+	}
+	c.profiles = newProfiles(state, cfg.LearningPeriod)
 	if err := c.profiles.loadErr; err != nil {
 		d.Health.Degraded("profiles", err.Error())
 		d.Logger.Error("syscall profiles not restored; learning again", "err", err)

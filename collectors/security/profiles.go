@@ -3,17 +3,14 @@ package security
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/breakwater/breakwater/bpf"
+	"github.com/breakwater/breakwater/exporter/statefile"
 	"github.com/breakwater/breakwater/internal/syscalls"
 )
 
@@ -60,8 +57,8 @@ type profileFile struct {
 // learning survives container and exporter restarts.
 type profiles struct {
 	mu       sync.Mutex
-	path     string        // "" keeps profiles in memory only
-	period   time.Duration // how long an image learns
+	state    *statefile.Dir // a Dir without a path keeps profiles in memory only
+	period   time.Duration  // how long an image learns
 	byImage  map[string]*profile
 	dropped  uint64 // images not learned because of maxProfiles
 	loadErr  error  // why the state file was ignored
@@ -69,29 +66,17 @@ type profiles struct {
 	lastSave time.Time
 }
 
-// newProfiles loads dir's state file. A missing file is an empty state; a
-// corrupt or foreign one is reported (loadErr) and ignored, never fatal.
-func newProfiles(dir string, learn time.Duration) *profiles {
-	p := &profiles{period: learn, byImage: map[string]*profile{}}
-	if dir == "" {
-		return p
-	}
-	p.path = filepath.Join(dir, "profiles.json")
-	b, err := os.ReadFile(p.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return p
-	}
-	if err != nil {
-		p.loadErr = err
-		return p
-	}
+// ProfileFile is the profile state's file name in the state directory.
+const ProfileFile = "profiles.json"
+
+// newProfiles loads the profile state. A missing file is an empty state; a
+// corrupt or foreign one is reported (loadErr), moved aside for the
+// operator and ignored, never fatal.
+func newProfiles(state *statefile.Dir, learn time.Duration) *profiles {
+	p := &profiles{state: state, period: learn, byImage: map[string]*profile{}}
 	var f profileFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		p.loadErr = fmt.Errorf("%s is not a breakwater profile state: %w", p.path, err)
-		return p
-	}
-	if f.Version != profileVersion || f.Profiles == nil {
-		p.loadErr = fmt.Errorf("%s has version %d, want %d: ignored", p.path, f.Version, profileVersion)
+	if _, err := state.Load(ProfileFile, func(b []byte) error { return decodeProfiles(b, &f) }); err != nil {
+		p.loadErr = err
 		return p
 	}
 	for image, pr := range f.Profiles {
@@ -101,6 +86,24 @@ func newProfiles(dir string, learn time.Duration) *profiles {
 		p.byImage[image] = pr
 	}
 	return p
+}
+
+// decodeProfiles reads a profile state file, rejecting one of another
+// version.
+func decodeProfiles(b []byte, f *profileFile) error {
+	if err := json.Unmarshal(b, f); err != nil {
+		return fmt.Errorf("not a breakwater profile state: %w", err)
+	}
+	if f.Version != profileVersion || f.Profiles == nil {
+		return fmt.Errorf("profile state of version %d, want %d", f.Version, profileVersion)
+	}
+	return nil
+}
+
+// CheckProfileState says what `breakwater check` reports of the profile
+// state in dir.
+func CheckProfileState(dir string) string {
+	return statefile.Inspect(dir, ProfileFile, func(b []byte) error { return decodeProfiles(b, &profileFile{}) })
 }
 
 // learn adds what an image's containers made to its profile while the
@@ -194,21 +197,14 @@ func (p *profiles) images() []string {
 func (p *profiles) save(now time.Time, interval time.Duration) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.path == "" || !p.dirty || now.Sub(p.lastSave) < interval {
+	if p.state.Path(ProfileFile) == "" || !p.dirty || now.Sub(p.lastSave) < interval {
 		return nil
 	}
 	b, err := json.MarshalIndent(profileFile{Version: profileVersion, Profiles: p.byImage}, "", " ")
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(p.path), 0o755); err != nil {
-		return err
-	}
-	tmp := p.path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, p.path); err != nil {
+	if err := p.state.Save(ProfileFile, b); err != nil {
 		return err
 	}
 	p.dirty, p.lastSave = false, now

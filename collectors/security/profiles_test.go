@@ -9,13 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/breakwater/breakwater/exporter/statefile"
+	"github.com/breakwater/breakwater/internal/names"
 	"github.com/breakwater/breakwater/internal/syscalls"
 )
 
 func TestProfilesLearnThenFlagNovelCalls(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Unix(1700000000, 0)
-	p := newProfiles(dir, time.Minute)
+	p := newProfiles(statefile.New(dir), time.Minute)
 	seen := map[syscalls.ABI][]string{syscalls.Native: {"openat", "read", "write"}}
 	p.learn("app:1", seen, 30*time.Second, now)
 	if n := p.novel("app:1", map[syscalls.ABI][]string{syscalls.Native: {"ptrace"}}); n != nil {
@@ -37,7 +39,7 @@ func TestProfilesLearnThenFlagNovelCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Across an exporter restart.
-	q := newProfiles(dir, time.Minute)
+	q := newProfiles(statefile.New(dir), time.Minute)
 	if q.loadErr != nil {
 		t.Fatal(q.loadErr)
 	}
@@ -57,7 +59,7 @@ func TestCorruptOrForeignStateIsReportedAndIgnored(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "profiles.json"), []byte(content), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			p := newProfiles(dir, time.Minute)
+			p := newProfiles(statefile.New(dir), time.Minute)
 			if p.loadErr == nil {
 				t.Error("a bad state file must be reported")
 			}
@@ -68,12 +70,26 @@ func TestCorruptOrForeignStateIsReportedAndIgnored(t *testing.T) {
 			if err := p.save(time.Now(), 0); err != nil {
 				t.Errorf("saving over a bad state: %v", err)
 			}
+			// The next save did not destroy what the operator must inspect.
+			kept := filepath.Join(dir, ProfileFile+statefile.CorruptSuffix)
+			if b, err := os.ReadFile(kept); err != nil || string(b) != content {
+				t.Errorf("corrupt copy %s = %q, %v; want the bad file", kept, b, err)
+			}
+			if !strings.Contains(p.loadErr.Error(), kept) {
+				t.Errorf("load error %q does not say where the copy is", p.loadErr)
+			}
+			if got := p.state.State(ProfileFile); got != names.StateFileCorrupt {
+				t.Errorf("state = %s, want corrupt", got)
+			}
+			if got := CheckProfileState(dir); !strings.Contains(got, "readable") || !strings.Contains(got, kept) {
+				t.Errorf("check says %q", got)
+			}
 		})
 	}
 }
 
 func TestProfilesAreBounded(t *testing.T) {
-	p := newProfiles("", time.Minute)
+	p := newProfiles(statefile.New(""), time.Minute)
 	for i := 0; i < maxProfiles+10; i++ {
 		p.learn(strings.Repeat("x", i%7)+string(rune('a'+i%26))+time.Duration(i).String(), map[syscalls.ABI][]string{syscalls.Native: {"read"}}, time.Second, time.Now())
 	}

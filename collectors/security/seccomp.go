@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/breakwater/breakwater/exporter/statefile"
 	"github.com/breakwater/breakwater/internal/syscalls"
 )
 
@@ -79,10 +80,15 @@ func (pr profile) SeccompProfile(native string) ([]byte, error) {
 // state in dir, as `breakwater profile` prints it. learning says whether
 // the image is still learning (the profile may be incomplete).
 func ExportProfile(dir, image string) (out []byte, learning bool, err error) {
-	p := newProfiles(dir, 0)
-	if p.loadErr != nil {
-		return nil, false, p.loadErr
+	var f profileFile
+	found, err := statefile.ReadOnly(dir).Load(ProfileFile, func(b []byte) error { return decodeProfiles(b, &f) })
+	if err != nil {
+		return nil, false, err
 	}
+	if !found {
+		f.Profiles = map[string]*profile{}
+	}
+	p := &profiles{byImage: f.Profiles}
 	pr, ok := p.get(image)
 	if !ok {
 		return nil, false, fmt.Errorf("no profile for image %q in %s (images: %v)", image, dir, p.images())

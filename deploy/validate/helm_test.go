@@ -172,6 +172,7 @@ collectors:
   resources: {enabled: true, metrics: "cpu,memory,oom_event,network", allCgroups: true, housekeepingInterval: 15s, dockerEvents: false}
 runtime:
   containerd: {enabled: true}
+  crio: {enabled: true}
   docker: {enabled: true}
 alertmanager:
   urls: [http://alertmanager-0.monitoring:9093, http://alertmanager-1.monitoring:9093]
@@ -210,7 +211,7 @@ func readValues(t *testing.T, s string) map[string]any {
 // them, and checks the dashboards ConfigMap against dashboards/.
 func TestHelmFull(t *testing.T) {
 	objs := render(t, "bw", "monitoring", fullValues)
-	checkObjects(t, objs, expect{namespace: "monitoring", job: "breakwater", docker: true, state: "/srv/breakwater"})
+	checkObjects(t, objs, expect{namespace: "monitoring", job: "breakwater", docker: true, crio: true, state: "/srv/breakwater"})
 	ds := must(Only[*appsv1.DaemonSet](objs))(t)
 	c := ds.Spec.Template.Spec.Containers[0]
 	if ds.Name != "bw-breakwater" {
@@ -234,6 +235,7 @@ func TestHelmFull(t *testing.T) {
 		"--collector.security.denied-budget=64",
 		"--collector.security.learning-period=2h",
 		"--runtime.docker-host=unix:///var/run/docker.sock",
+		"--runtime.cri-socket=/run/crio/crio.sock",
 		"--alertmanager.fold-window=1m",
 	} {
 		if !slices.Contains(c.Args, want) {

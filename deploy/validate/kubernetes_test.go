@@ -123,6 +123,7 @@ type expect struct {
 	namespace string
 	job       string
 	docker    bool   // the Docker socket and data root are mounted
+	crio      bool   // the CRI-O socket is mounted
 	state     string // the learned profiles' host directory; default /var/lib/breakwater
 }
 
@@ -246,6 +247,9 @@ func checkObjects(t *testing.T, objs []Object, want expect) {
 		"/sys/kernel/btf":                 "/sys/kernel/btf",
 		"/run/containerd/containerd.sock": "/run/containerd/containerd.sock",
 		"/var/lib/breakwater":             cmp.Or(want.state, "/var/lib/breakwater"),
+	}
+	if want.crio {
+		wantPaths["/run/crio/crio.sock"] = "/run/crio/crio.sock"
 	}
 	if want.docker {
 		wantPaths["/var/run/docker.sock"] = "/var/run/docker.sock"

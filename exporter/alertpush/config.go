@@ -6,6 +6,8 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 
+	"github.com/breakwater/breakwater/exporter/identity"
+	"github.com/breakwater/breakwater/exporter/statefile"
 	"github.com/breakwater/breakwater/rules"
 )
 
@@ -23,6 +25,16 @@ type Config struct {
 	// when set, is used instead (tests). Neither: the pack's defaults.
 	RulesConfigFile string
 	Rules           *rules.Config
+
+	// IdentityWait is how long an attempt of a container no runtime has
+	// named yet waits for one to answer before its alert goes out with
+	// container_id alone (and is renamed once one answers). Identities
+	// asks them; nil pushes what the event carries.
+	IdentityWait time.Duration
+	Identities   *identity.Resolver
+	// State keeps the alerts not yet delivered across restarts; nil or a
+	// Dir without a path keeps them in memory only.
+	State *statefile.Dir
 
 	// Retry backoff after a failed delivery, doubling from MinBackoff up to
 	// MaxBackoff. Not flags: operators tune timeouts, tests shorten these.
@@ -60,6 +72,9 @@ func AddFlags(app *kingpin.Application) *Config {
 	app.Flag("alertmanager.resend-delay",
 		"Active alerts are re-sent this often, so an Alertmanager that restarted (it keeps no alerts on disk) learns them again.").
 		Default("1m").DurationVar(&c.ResendDelay)
+	app.Flag("alertmanager.identity-wait",
+		"How long an escape alert about a container no runtime has named yet waits for one to answer (a runtime restarting); past it the alert goes out with container_id alone, and is replaced by the named alert once a runtime answers.").
+		Default("2s").DurationVar(&c.IdentityWait)
 	app.Flag("alertmanager.external-label",
 		"Label added to every pushed alert, e.g. job=breakwater or instance=node1:9760, so pushed alerts carry the labels of the rule alerts (repeatable).").
 		PlaceHolder("NAME=VALUE").StringMapVar(&c.ExternalLabels)

@@ -12,6 +12,7 @@ import (
 	"path"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientruntime "github.com/go-openapi/runtime/client"
@@ -24,6 +25,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/breakwater/breakwater/exporter/escape"
+	"github.com/breakwater/breakwater/exporter/statefile"
 	"github.com/breakwater/breakwater/internal/names"
 	"github.com/breakwater/breakwater/rules"
 )
@@ -42,10 +44,21 @@ type Pusher struct {
 	policy   policy
 	now      func() time.Time
 
-	folds map[uint64]*fold // by label-set signature; owned by Run's goroutine
+	// Owned by Run's goroutine: the alerts by label-set signature, and the
+	// attempts of containers no runtime has named yet.
+	folds   map[uint64]*fold
+	waiting map[string]*waiter // by container id
+	answers chan answer
 
 	notifications *prometheus.CounterVec
 	latency       prometheus.Histogram
+
+	// The state file: behind what is pending (set by any goroutine),
+	// and, for Run's goroutine, how the last save went.
+	stateDirty atomic.Bool
+	savedEmpty bool
+	saveErr    error
+	restored   []escape.Event // waiting for a name when the last run ended
 }
 
 // fold is one pushed alert and the attempts it counts.
@@ -106,6 +119,12 @@ func New(logger *slog.Logger, cfg *Config) (*Pusher, error) {
 	if c.MaxBackoff < c.MinBackoff {
 		c.MaxBackoff = c.MinBackoff
 	}
+	if c.State == nil {
+		c.State = statefile.New("")
+	}
+	if c.IdentityWait < 0 {
+		return nil, fmt.Errorf("alertpush: --alertmanager.identity-wait must not be negative, got %s", c.IdentityWait)
+	}
 	for k := range c.ExternalLabels {
 		// Classic names: they must match rule labels and Alertmanager
 		// matchers, which UTF-8 names would need quoting for.
@@ -153,6 +172,8 @@ func New(logger *slog.Logger, cfg *Config) (*Pusher, error) {
 		policy:   pol,
 		now:      time.Now,
 		folds:    map[uint64]*fold{},
+		waiting:  map[string]*waiter{},
+		answers:  make(chan answer),
 		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: names.MetricAlertmanagerNotifications,
 			Help: "Escape alerts pushed to Alertmanager, per Alertmanager and alert, by result: sent (accepted), failed (a delivery attempt failed and is retried), dropped (queue overflow, rejected, or ended before delivery), folded (an attempt counted into an alert already sent).",
@@ -191,6 +212,7 @@ func New(logger *slog.Logger, cfg *Config) (*Pusher, error) {
 			pending: map[uint64]*item{},
 		})
 	}
+	p.restore()
 	return p, nil
 }
 
@@ -226,22 +248,32 @@ func (p *Pusher) Run(ctx context.Context) {
 			p.deliver(ctx, t)
 		}()
 	}
-	defer wg.Wait()
-
 	// Re-sends are due per fold window and resend delay; a tick of a
 	// quarter of the shorter one keeps them close to due without busy work.
 	tick := min(p.cfg.FoldWindow, p.cfg.ResendDelay) / 4
 	tick = max(10*time.Millisecond, min(tick, time.Second))
 	ticker := time.NewTicker(tick)
 	defer ticker.Stop()
+	for _, e := range p.restored {
+		p.admit(ctx, e)
+	}
+	p.restored = nil
 	for {
 		select {
 		case <-ctx.Done():
+			// What is still pending or waiting is what the next run
+			// delivers.
+			wg.Wait()
+			p.stateChanged()
+			p.saveState()
 			return
 		case e := <-p.in:
-			p.fold(e)
+			p.admit(ctx, e)
+		case a := <-p.answers:
+			p.answered(a)
 		case <-ticker.C:
 			p.flush()
+			p.saveState()
 		}
 	}
 }
@@ -317,11 +349,32 @@ func (p *Pusher) send(key uint64, f *fold, eventTime time.Time) {
 	}
 	f.dirty = false
 	f.lastSent = p.now()
+	p.enqueue(&item{key: key, alert: a, endsAt: endsAt, eventTime: eventTime})
+}
+
+// end queues the fold's alert as ended at, its description saying which
+// container it turned out to be (renamed, the identity it goes on with).
+func (p *Pusher) end(key uint64, f *fold, at time.Time, renamed escape.Event) {
+	ann := p.policy.annotations(f.name, f.labels, f.event, f.count, f.first)
+	ann[names.AnnotationDescription] += " Renamed: the " + who(renamed.Identity) + "; the alert goes on with its name."
+	a := &models.PostableAlert{
+		Alert:       models.Alert{Labels: models.LabelSet(f.labels)},
+		Annotations: models.LabelSet(ann),
+		StartsAt:    strfmt.DateTime(f.first),
+		EndsAt:      strfmt.DateTime(at),
+	}
+	// Delivered until the alert would have ended anyway.
+	p.enqueue(&item{key: key, alert: a, endsAt: f.last.Add(p.cfg.ResolveTimeout)})
+}
+
+func (p *Pusher) enqueue(it *item) {
 	for _, t := range p.targets {
-		if t.enqueue(&item{key: key, alert: a, endsAt: endsAt, eventTime: eventTime}, p.cfg.QueueCapacity) {
+		c := *it
+		if t.enqueue(&c, p.cfg.QueueCapacity) {
 			p.notifications.WithLabelValues(names.PushDropped).Inc()
 		}
 	}
+	p.stateChanged()
 }
 
 // enqueue replaces a pending older version of the alert or adds it,
@@ -402,6 +455,7 @@ func (p *Pusher) deliver(ctx context.Context, t *target) {
 		for ctx.Err() == nil {
 			batch, expired := t.batch(p.now())
 			if expired > 0 {
+				p.stateChanged()
 				p.notifications.WithLabelValues(names.PushDropped).Add(float64(expired))
 				p.logger.Warn("alerts ended before Alertmanager accepted them", "alertmanager", t.url, "alerts", expired)
 			}
@@ -419,6 +473,7 @@ func (p *Pusher) deliver(ctx context.Context, t *target) {
 					}
 				}
 				t.done(batch)
+				p.stateChanged()
 				p.notifications.WithLabelValues(names.PushSent).Add(float64(len(batch)))
 				if backoff > 0 {
 					p.logger.Info("Alertmanager accepts alerts again", "alertmanager", t.url)
@@ -428,6 +483,7 @@ func (p *Pusher) deliver(ctx context.Context, t *target) {
 			case errors.As(err, &bad):
 				// Retrying a rejected alert cannot help.
 				t.done(batch)
+				p.stateChanged()
 				p.notifications.WithLabelValues(names.PushDropped).Add(float64(len(batch)))
 				p.logger.Error("Alertmanager rejected alerts", "alertmanager", t.url, "alerts", len(batch), "err", bad.Payload)
 				continue

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
+	criapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // The CRI labels kubelet puts on every container it creates.
@@ -57,6 +58,10 @@ type Options struct {
 	// not know (Kubernetes with containerd). Empty means the first of
 	// ContainerdSockets that exists; a missing socket is not an error.
 	CRIEndpoint string
+	// CRISocket is a CRI runtime's socket (CRI-O), asked through the CRI
+	// API for containers neither Docker nor containerd knows. Empty means
+	// the first of CRISockets that exists, or none.
+	CRISocket string
 }
 
 // Where the runtimes' sockets are: /var/run is a link to /run on a host,
@@ -65,6 +70,7 @@ type Options struct {
 var (
 	DockerSockets     = []string{"/var/run/docker.sock", "/run/docker.sock"}
 	ContainerdSockets = []string{"/run/containerd/containerd.sock", "/var/run/containerd/containerd.sock"}
+	CRISockets        = []string{"/run/crio/crio.sock", "/var/run/crio/crio.sock"}
 )
 
 func firstExisting(paths []string) string {
@@ -82,6 +88,9 @@ func (r *Resolver) DockerHost() string { return r.opts.DockerHost }
 // ContainerdSocket is the containerd socket the resolver uses.
 func (r *Resolver) ContainerdSocket() string { return r.opts.CRIEndpoint }
 
+// CRISocket is the CRI runtime socket the resolver uses; "" for none.
+func (r *Resolver) CRISocket() string { return r.opts.CRISocket }
+
 // Resolver answers who a container is, from a cache filled by asking the
 // Docker engine and then containerd. It is shared by every collector so that
 // all series of one container carry the same labels.
@@ -91,8 +100,13 @@ type Resolver struct {
 	docker *dockerclient.Client // nil if the client could not be built
 	cri    containersapi.ContainersClient
 	crVer  versionapi.VersionClient
-	group  singleflight.Group
-	now    func() time.Time
+	// criRT is the CRI API of a runtime that is neither Docker nor
+	// containerd (CRI-O): one client for any CRI runtime, where the
+	// runtimes' own APIs give more (Docker's names, containerd's
+	// containers outside CRI).
+	criRT criapi.RuntimeServiceClient
+	group singleflight.Group
+	now   func() time.Time
 
 	mu    sync.Mutex
 	cache map[string]entry
@@ -130,6 +144,11 @@ func NewResolver(logger *slog.Logger, opts Options) *Resolver {
 	if opts.CRIEndpoint == "" {
 		opts.CRIEndpoint = firstExisting(ContainerdSockets)
 	}
+	if opts.CRISocket == "" {
+		if p := firstExisting(CRISockets); exists(p) {
+			opts.CRISocket = p
+		}
+	}
 	r := &Resolver{logger: logger, opts: opts, now: time.Now, cache: map[string]entry{}, down: map[string]time.Time{}}
 	dc, err := dockerclient.NewClientWithOpts(dockerclient.WithHost(opts.DockerHost), dockerclient.WithAPIVersionNegotiation())
 	if err != nil {
@@ -147,7 +166,21 @@ func NewResolver(logger *slog.Logger, opts Options) *Resolver {
 		r.cri = containersapi.NewContainersClient(conn)
 		r.crVer = versionapi.NewVersionClient(conn)
 	}
+	if opts.CRISocket != "" {
+		conn, err := grpc.NewClient("unix://"+strings.TrimPrefix(opts.CRISocket, "unix://"),
+			grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			logger.Warn("CRI client unusable", "endpoint", opts.CRISocket, "err", err)
+		} else {
+			r.criRT = criapi.NewRuntimeServiceClient(conn)
+		}
+	}
 	return r
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // Resolve returns the identity of a container id. Known containers are
@@ -175,7 +208,7 @@ func (r *Resolver) Lookup(ctx context.Context, containerID string) (Identity, Pr
 	v, _, _ := r.group.Do(containerID, func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
 		defer cancel()
-		id, known, absent := r.lookup(ctx, containerID)
+		id, known, absent := r.lookup(ctx, containerID, false)
 		e := entry{id: id, known: known, absent: absent, retryAt: r.now().Add(missRetry)}
 		r.mu.Lock()
 		r.cache[containerID] = e
@@ -184,6 +217,54 @@ func (r *Resolver) Lookup(ctx context.Context, containerID string) (Identity, Pr
 	})
 	e = v.(entry)
 	return e.id, e.presence()
+}
+
+// Known returns a container's identity if the cache holds it, asking no
+// runtime: a caller that must not block learns whether a lookup already
+// answered.
+func (r *Resolver) Known(containerID string) (Identity, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.cache[containerID]
+	return e.id, ok && e.known
+}
+
+// Await asks the runtimes, every interval, until one of them knows the
+// container, every one of them answers that none does, or ctx ends. Unlike
+// Lookup it bypasses the cached miss and the skip of a runtime that failed:
+// a caller that would rather wait than go without a name (an alert about
+// to be pushed) asks a runtime that is coming back as soon as it is back.
+// What it learns is cached for Resolve.
+func (r *Resolver) Await(ctx context.Context, containerID string, interval time.Duration) (Identity, Presence) {
+	if !isContainerID(containerID) {
+		return Identity{ContainerID: containerID}, Absent
+	}
+	for {
+		if id, ok := r.Known(containerID); ok {
+			return id, Present
+		}
+		v, _, _ := r.group.Do("await/"+containerID, func() (any, error) {
+			lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+			defer cancel()
+			id, known, absent := r.lookup(lctx, containerID, true)
+			e := entry{id: id, known: known, absent: absent, retryAt: r.now().Add(missRetry)}
+			r.mu.Lock()
+			r.cache[containerID] = e
+			r.mu.Unlock()
+			return e, nil
+		})
+		e := v.(entry)
+		if p := e.presence(); p != Unanswered {
+			return e.id, p
+		}
+		t := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return e.id, Unanswered
+		case <-t.C:
+		}
+	}
 }
 
 func (e entry) presence() Presence {
@@ -202,7 +283,11 @@ type Runtime string
 const (
 	Docker     Runtime = "docker"
 	Containerd Runtime = "containerd"
+	CRI        Runtime = "cri"
 )
+
+// Runtimes are the runtimes the resolver asks, in order.
+var Runtimes = []Runtime{Docker, Containerd, CRI}
 
 // PresenceIn asks the given runtimes, uncached, whether they know a
 // container: Present if one does, Absent if every one of them answered that
@@ -215,9 +300,11 @@ func (r *Resolver) PresenceIn(ctx context.Context, containerID string, runtimes 
 		var p Presence
 		switch rt {
 		case Docker:
-			_, p = r.lookupDocker(ctx, containerID)
+			_, p = r.lookupDocker(ctx, containerID, false)
 		case Containerd:
-			_, p = r.lookupContainerd(ctx, containerID)
+			_, p = r.lookupContainerd(ctx, containerID, false)
+		case CRI:
+			_, p = r.lookupCRI(ctx, containerID, false)
 		}
 		if p == Present {
 			return Present
@@ -251,6 +338,13 @@ func (r *Resolver) Reach(ctx context.Context) map[Runtime]string {
 	} else {
 		out[Containerd] = "reached at " + r.opts.CRIEndpoint + " (containerd " + v.GetVersion() + ")"
 	}
+	if r.criRT == nil {
+		out[CRI] = "no CRI socket (none of " + strings.Join(CRISockets, ", ") + " exists)"
+	} else if v, err := r.criRT.Version(ctx, &criapi.VersionRequest{}); err != nil {
+		out[CRI] = "unreachable at " + r.opts.CRISocket + ": " + status.Convert(err).Message()
+	} else {
+		out[CRI] = "reached at " + r.opts.CRISocket + " (" + v.GetRuntimeName() + " " + v.GetRuntimeVersion() + ", CRI " + v.GetRuntimeApiVersion() + ")"
+	}
 	return out
 }
 
@@ -261,7 +355,11 @@ func (r *Resolver) Sockets() []string {
 	if p, ok := strings.CutPrefix(r.opts.DockerHost, "unix://"); ok {
 		out = append(out, p)
 	}
-	return append(out, strings.TrimPrefix(r.opts.CRIEndpoint, "unix://"))
+	out = append(out, strings.TrimPrefix(r.opts.CRIEndpoint, "unix://"))
+	if r.opts.CRISocket != "" {
+		out = append(out, strings.TrimPrefix(r.opts.CRISocket, "unix://"))
+	}
+	return out
 }
 
 // Forget drops a container from the cache, once its series have expired.
@@ -271,23 +369,84 @@ func (r *Resolver) Forget(containerID string) {
 	r.mu.Unlock()
 }
 
-// lookup asks Docker, then containerd. absent is true when each runtime
-// there is answered and none knows the id.
-func (r *Resolver) lookup(ctx context.Context, id string) (_ Identity, known, absent bool) {
-	ident, p := r.lookupDocker(ctx, id)
+// lookup asks Docker, then containerd, then the CRI runtime. absent is
+// true when each runtime there is answered and none knows the id. force
+// asks a runtime even while it is skipped after a failure.
+func (r *Resolver) lookup(ctx context.Context, id string, force bool) (_ Identity, known, absent bool) {
+	ident, p := r.lookupDocker(ctx, id, force)
 	if p == Present {
 		return ident, true, false
 	}
 	absent = p == Absent
-	ident, p = r.lookupContainerd(ctx, id)
+	ident, p = r.lookupContainerd(ctx, id, force)
+	if p == Present {
+		return ident, true, false
+	}
+	absent = absent && p == Absent
+	if r.criRT == nil {
+		return Identity{ContainerID: id}, false, absent
+	}
+	ident, p = r.lookupCRI(ctx, id, force)
 	if p == Present {
 		return ident, true, false
 	}
 	return Identity{ContainerID: id}, false, absent && p == Absent
 }
 
-func (r *Resolver) lookupDocker(ctx context.Context, id string) (Identity, Presence) {
-	if r.docker == nil || !r.usable("docker") {
+// lookupCRI asks a CRI runtime for a container, then for a pod sandbox:
+// the sandbox has a cgroup of its own, and no series.
+func (r *Resolver) lookupCRI(ctx context.Context, id string, force bool) (Identity, Presence) {
+	if r.criRT == nil || !force && !r.usable(string(CRI)) {
+		return Identity{ContainerID: id}, Unanswered
+	}
+	resp, err := r.criRT.ContainerStatus(ctx, &criapi.ContainerStatusRequest{ContainerId: id})
+	if status.Code(err) == codes.NotFound {
+		sb, serr := r.criRT.PodSandboxStatus(ctx, &criapi.PodSandboxStatusRequest{PodSandboxId: id})
+		switch {
+		case serr == nil:
+			m := sb.GetStatus().GetMetadata()
+			r.up(string(CRI))
+			return Identity{ContainerID: id, Namespace: m.GetNamespace(), Pod: m.GetName(), Sandbox: true}, Present
+		case status.Code(serr) != codes.NotFound:
+			err = serr
+		}
+	}
+	switch {
+	case err == nil:
+		c := resp.GetStatus()
+		l := c.GetLabels()
+		r.up(string(CRI))
+		return Identity{
+			ContainerID: id,
+			Name:        c.GetMetadata().GetName(),
+			Image:       criImage(c),
+			Namespace:   l[LabelPodNamespace],
+			Pod:         l[LabelPodName],
+			Container:   c.GetMetadata().GetName(),
+		}, Present
+	case status.Code(err) == codes.NotFound:
+		r.up(string(CRI))
+		return Identity{ContainerID: id}, Absent
+	default:
+		r.fail(string(CRI), err)
+		return Identity{ContainerID: id}, Unanswered
+	}
+}
+
+// criImage is the image a CRI container was asked for: kubelet passes the
+// image's id in the spec and says what the pod named separately.
+func criImage(c *criapi.ContainerStatus) string {
+	if u := c.GetImage().GetUserSpecifiedImage(); u != "" {
+		return u
+	}
+	if i := c.GetImage().GetImage(); i != "" && !strings.HasPrefix(i, "sha256:") {
+		return i
+	}
+	return c.GetImageRef()
+}
+
+func (r *Resolver) lookupDocker(ctx context.Context, id string, force bool) (Identity, Presence) {
+	if r.docker == nil || !force && !r.usable("docker") {
 		return Identity{ContainerID: id}, Unanswered
 	}
 	info, err := r.docker.ContainerInspect(ctx, id)
@@ -312,8 +471,8 @@ func (r *Resolver) lookupDocker(ctx context.Context, id string) (Identity, Prese
 	}
 }
 
-func (r *Resolver) lookupContainerd(ctx context.Context, id string) (Identity, Presence) {
-	if r.cri == nil || !r.usable("containerd") {
+func (r *Resolver) lookupContainerd(ctx context.Context, id string, force bool) (Identity, Presence) {
+	if r.cri == nil || !force && !r.usable("containerd") {
 		return Identity{ContainerID: id}, Unanswered
 	}
 	ctx = metadata.AppendToOutgoingContext(ctx, "containerd-namespace", criNamespace)

@@ -37,6 +37,8 @@ const (
 	MetricScrapeCollectorSuccess    = "breakwater_scrape_collector_success"
 	MetricAlertmanagerNotifications = "breakwater_alertmanager_notifications_total"
 	MetricAlertmanagerPushLatency   = "breakwater_alertmanager_push_latency_seconds"
+	// MetricStateFile is 1 for the state each state file is in.
+	MetricStateFile = "breakwater_state_file"
 )
 
 // BreakwaterMetrics lists every metric breakwater itself exposes.
@@ -46,7 +48,7 @@ var BreakwaterMetrics = []string{
 	MetricBuildInfo, MetricBPFProgramAttached, MetricBPFEventsLost, MetricBPFEventsFolded,
 	MetricTrackedContainers, MetricSeriesExpired, MetricCgroupsEvicted, MetricSyscallProfiles,
 	MetricCapabilityChecksInferred, MetricScrapeCollectorDuration, MetricScrapeCollectorSuccess,
-	MetricAlertmanagerNotifications, MetricAlertmanagerPushLatency,
+	MetricAlertmanagerNotifications, MetricAlertmanagerPushLatency, MetricStateFile,
 }
 
 // cAdvisor metrics the rules and dashboards read; the embedded cAdvisor
@@ -111,6 +113,7 @@ const (
 	LabelCapability    = "capability"
 	LabelScope         = "scope"
 	LabelState         = "state"
+	LabelFile          = "file"
 	LabelTechnique     = "technique"
 	LabelResult        = "result"
 	LabelProgram       = "program"
@@ -159,6 +162,16 @@ const (
 	PushFolded  = "folded"  // an attempt folded into an alert already sent
 )
 
+// Values of the state label of breakwater_state_file.
+const (
+	StateFileOK         = "ok"         // read (or absent) at start, and the last save worked
+	StateFileCorrupt    = "corrupt"    // a corrupt copy is kept beside it for the operator
+	StateFileUnwritable = "unwritable" // the last save failed
+)
+
+// StateFileStates are the values of breakwater_state_file's state label.
+var StateFileStates = []string{StateFileOK, StateFileCorrupt, StateFileUnwritable}
+
 // Escape techniques: the values of the technique label.
 const (
 	TechniqueMount              = "mount"
@@ -204,6 +217,7 @@ const (
 	AlertEventsLost             = "BreakwaterEventsLost"
 	AlertCollectorFailed        = "BreakwaterCollectorFailed"
 	AlertPushFailing            = "BreakwaterPushFailing"
+	AlertStateFileProblem       = "BreakwaterStateFileProblem"
 )
 
 // Alerts lists every alert of the pack, in the order of the rule file.
@@ -211,6 +225,7 @@ var Alerts = []string{
 	AlertMemoryNearLimit, AlertCPUSpike, AlertCPUThrottled, AlertRestartingOften, AlertCrashLooping, AlertOOMKilled,
 	AlertEscapeAttempt, AlertEscapeSucceeded, AlertNovelSyscall, AlertSyscallsDeniedBurst, AlertPrivilegedCapabilities,
 	AlertBreakwaterDown, AlertProbeDetached, AlertEventsLost, AlertCollectorFailed, AlertPushFailing,
+	AlertStateFileProblem,
 }
 
 // PushedAlerts are the alerts breakwater also pushes to Alertmanager itself.

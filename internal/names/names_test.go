@@ -64,7 +64,7 @@ var knownLabels = func() map[string]bool {
 	for _, l := range append(slices.Clone(names.IdentityLabels),
 		names.LabelCgroupID, names.LabelSyscall, names.LabelErrno, names.LabelReason, names.LabelOperation,
 		names.LabelNamespaceType, names.LabelCapability, names.LabelScope, names.LabelTechnique, names.LabelResult,
-		names.LabelProgram, names.LabelHook, names.LabelCollector, names.LabelState) {
+		names.LabelProgram, names.LabelHook, names.LabelCollector, names.LabelState, names.LabelFile) {
 		m[l] = true
 	}
 	return m

@@ -7,9 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // Containerd is how tests start containers the way kubelet's CRI plugin
@@ -141,6 +144,37 @@ func removePodCgroups(podUID string) {
 		}
 		for _, dir := range dirs {
 			_ = os.Remove(filepath.Join(root, dir)) // fails, harmlessly, while not empty
+		}
+	}
+}
+
+// StopContainerd stops the shared containerd that scripts/docker-up.sh
+// started (the process named containerd with no arguments) with SIGTERM
+// and waits for it to exit; running containers keep their shims. Only
+// tests under the exclusive machine lock and
+// $BREAKWATER_TEST_ENGINE_RESTART=1 may call it.
+func StopContainerd(t testing.TB) {
+	t.Helper()
+	pid := 0
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		if err == nil && string(b) == "containerd\x00" {
+			pid, _ = strconv.Atoi(d.Name())
+		}
+	}
+	if pid == 0 {
+		t.Fatal("no containerd started by scripts/docker-up.sh runs")
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatalf("stopping containerd %d: %v", pid, err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); os.IsNotExist(err) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("containerd %d did not stop", pid)
 		}
 	}
 }

@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -116,4 +118,57 @@ func PrivilegedArgs() []string {
 	}
 	return []string{"--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE", "--security-opt", "seccomp=unconfined",
 		"--security-opt", "apparmor=unconfined", "--device-cgroup-rule", "a *:* rwm"}
+}
+
+// StopDockerd stops the shared Docker engine with SIGTERM and waits for it
+// to exit. Only tests that run alone, under the exclusive machine lock and
+// $BREAKWATER_TEST_ENGINE_RESTART=1, may call it.
+func StopDockerd(t testing.TB) {
+	t.Helper()
+	b, err := os.ReadFile("/var/run/docker.pid")
+	if err != nil {
+		t.Fatalf("dockerd pid: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatalf("stopping dockerd %d: %v", pid, err)
+	}
+	deadline := time.Now().Add(40 * time.Second)
+	for {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); os.IsNotExist(err) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dockerd %d did not stop", pid)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// StartDockerd starts containerd and the Docker engine again, if they are
+// not running, as scripts/docker-up.sh does.
+func StartDockerd(t testing.TB) {
+	t.Helper()
+	keepInheritedFDs()
+	out, err := exec.Command("bash", filepath.Join(RepoRoot(t), "scripts", "docker-up.sh")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker-up: %v\n%s", err, out)
+	}
+}
+
+// keepInheritedFDs marks every descriptor above stderr close-on-exec, so
+// that the daemons a test starts do not inherit what the test inherited:
+// above all the machine lock's descriptor from `flock -x ... go test`,
+// which a daemon would otherwise hold, and every other test wait for,
+// until the daemon stops.
+func keepInheritedFDs() {
+	entries, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
+	}
 }

@@ -495,7 +495,7 @@ groups:
       {{- end }}
 {{- end }}
 {{- end }}
-{{- if not (and (index (default (dict) $.disabled) "BreakwaterDown") (index (default (dict) $.disabled) "BreakwaterProbeDetached") (index (default (dict) $.disabled) "BreakwaterEventsLost") (index (default (dict) $.disabled) "BreakwaterCollectorFailed") (index (default (dict) $.disabled) "BreakwaterPushFailing")) }}
+{{- if not (and (index (default (dict) $.disabled) "BreakwaterDown") (index (default (dict) $.disabled) "BreakwaterProbeDetached") (index (default (dict) $.disabled) "BreakwaterEventsLost") (index (default (dict) $.disabled) "BreakwaterCollectorFailed") (index (default (dict) $.disabled) "BreakwaterPushFailing") (index (default (dict) $.disabled) "BreakwaterStateFileProblem")) }}
 - name: |-
     breakwater.self
   rules:
@@ -659,6 +659,34 @@ groups:
         {{ $.runbookURL }}BreakwaterPushFailing.md
       summary: |-
         breakwater on {{ "{{" }} $labels.instance {{ "}}" }} cannot push alerts to Alertmanager
+      {{- range $k, $v := omit (default (dict) $.additionalRuleAnnotations) "dashboard_url" "description" "runbook_url" "summary" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
+{{- end }}
+{{- if not (index (default (dict) $.disabled) "BreakwaterStateFileProblem") }}
+  - alert: |-
+      BreakwaterStateFileProblem
+    expr: |-
+      max by ({{ concat (list $.clusterLabel) ($.targetLabels | default (list)) (list "file" "state") | compact | uniq | join ", " }}) (breakwater_state_file{ {{- list $.selector `state!="ok"` | compact | join ", " -}} }) == 1
+    {{- if ne (toString $.stateFileProblem.for ) "0s" }}
+    for: |-
+      {{ $.stateFileProblem.for }}
+    {{- end }}
+    labels:
+      severity: |-
+        {{ $.stateFileProblem.severity }}
+      {{- range $k, $v := omit (default (dict) $.additionalRuleLabels) "alertname" "severity" }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
+    annotations:
+      dashboard_url: |-
+        {{ $.grafanaURL }}/d/breakwater-health?from=now-3h&to=now{{ "{{" }} with index $labels "{{ $.clusterLabel }}" {{ "}}" }}&var-cluster={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.job {{ "}}" }}&var-job={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}{{ "{{" }} with $labels.instance {{ "}}" }}&var-instance={{ "{{" }} . | urlquery {{ "}}" }}{{ "{{" }} end {{ "}}" }}
+      description: |-
+        breakwater on {{ "{{" }} $labels.instance {{ "}}" }} reports its state file {{ "{{" }} $labels.file {{ "}}" }} {{ "{{" }} $labels.state {{ "}}" }} for {{ $.stateFileProblem.for }}: {{ "{{" }} if eq $labels.state "corrupt" {{ "}}" }}it could not read it at start, kept it as {{ "{{" }} $labels.file {{ "}}" }}.corrupt and started afresh, so what it held (learned profiles, undelivered alerts) is not in use{{ "{{" }} else {{ "}}" }}saving it fails, so a restart would lose what it holds (learned profiles, undelivered alerts){{ "{{" }} end {{ "}}" }}.
+      runbook_url: |-
+        {{ $.runbookURL }}BreakwaterStateFileProblem.md
+      summary: |-
+        breakwater's state file {{ "{{" }} $labels.file {{ "}}" }} is {{ "{{" }} $labels.state {{ "}}" }} on {{ "{{" }} $labels.instance {{ "}}" }}
       {{- range $k, $v := omit (default (dict) $.additionalRuleAnnotations) "dashboard_url" "description" "runbook_url" "summary" }}
       {{ $k }}: {{ $v | quote }}
       {{- end }}
