@@ -66,9 +66,10 @@ test-arm64:
 # arm64) under QEMU TCG and runs breakwater check, the exporter and the
 # escape corpus of internal/corpus in each; see docs/kernels.md. Not part
 # of test: it takes minutes of its own.
+KERNELS_CACHE ?= .tools/kernels
 test-kernels:
 	bash scripts/deps.sh kernels
-	$(GO) run ./kernels -cache .tools/kernels
+	$(GO) run ./kernels -cache $(KERNELS_CACHE)
 
 # test-engine-restart stops and starts the Docker engine: it runs alone,
 # after every other test, because it stops every container on the host.
