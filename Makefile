@@ -67,9 +67,10 @@ test-arm64:
 # escape corpus of internal/corpus in each; see docs/kernels.md. Not part
 # of test: it takes minutes of its own.
 KERNELS_CACHE ?= .tools/kernels
+KERNELS_PARALLEL ?= 2
 test-kernels:
 	bash scripts/deps.sh kernels
-	$(GO) run ./kernels -cache $(KERNELS_CACHE)
+	$(GO) run ./kernels -cache $(KERNELS_CACHE) -parallel $(KERNELS_PARALLEL)
 
 # test-engine-restart stops and starts the Docker engine: it runs alone,
 # after every other test, because it stops every container on the host.

@@ -55,10 +55,21 @@ while read id bin name args; do
 done </cases
 echo "=== cases-done $(up)"
 
-sleep 2 # the ring buffer drains every second
+# breakwater learns new cgroups from ring-buffer events: scrape once it
+# tracks every case's (and its own), or programs did not load.
+want=$(($(wc -l </cases) + 1))
+i=0
+while [ $i -lt 60 ]; do
+	tracked=$(wget -qO- http://127.0.0.1:9760/metrics | sed -n 's/^breakwater_tracked_containers //p')
+	[ "${tracked:-0}" -ge $want ] 2>/dev/null && break
+	[ "${tracked:-0}" = 0 ] && ! wget -qO- http://127.0.0.1:9760/metrics | grep -q '^breakwater_scrape_collector_success{collector="security"} 1' && break
+	sleep 1
+	i=$((i + 1))
+done
+echo "=== tracked ${tracked:-none} of $want after ${i}s"
 echo "=== metrics"
 wget -qO- http://127.0.0.1:9760/metrics | grep -e '^breakwater_' -e '^# TYPE breakwater_'
 echo "=== log"
-tail -n 40 /tmp/breakwater.log
+cat /tmp/breakwater.log
 echo "=== done $(up)"
 poweroff -f

@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -60,14 +61,15 @@ func main() {
 	cache := flag.String("cache", ".tools/kernels", "where downloads, builds and VM logs are kept")
 	only := flag.String("only", "", "comma-separated VMs to run (e.g. trixie-amd64); empty runs all")
 	timeout := flag.Duration("timeout", 15*time.Minute, "how long one VM may run")
+	parallel := flag.Int("parallel", 1, "how many VMs run at once (each takes one core)")
 	flag.Parse()
-	if err := run(*cache, *only, *timeout); err != nil {
+	if err := run(*cache, *only, *timeout, *parallel); err != nil {
 		fmt.Fprintln(os.Stderr, "test-kernels:", err)
 		os.Exit(1)
 	}
 }
 
-func run(cache, only string, timeout time.Duration) error {
+func run(cache, only string, timeout time.Duration, parallel int) error {
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return err
 	}
@@ -100,15 +102,32 @@ func run(cache, only string, timeout time.Duration) error {
 	}
 	fmt.Printf("fetch and build: %s\n", time.Since(start).Round(time.Second))
 
-	var results []*result
+	// VMs run -parallel at a time, one vCPU each; their results print in
+	// matrix order.
+	results := make([]*result, len(vms))
+	errs := make([]error, len(vms))
+	sem := make(chan struct{}, max(parallel, 1))
+	var wg sync.WaitGroup
+	for i, v := range vms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			results[i], errs[i] = boot(cache, build, v, timeout)
+		}()
+	}
+	wg.Wait()
 	failed := false
-	for _, v := range vms {
-		r, err := boot(cache, build, v, timeout)
-		if err != nil {
-			return fmt.Errorf("%s: %w", v, err)
+	for i, r := range results {
+		if errs[i] != nil {
+			fmt.Printf("%s: %v\n", vms[i], errs[i])
+			failed = true
 		}
-		results = append(results, r)
-		fmt.Printf("%s: %s, wall %s (%s)\n", v, r.release, r.wall.Round(time.Second), r.stamps)
+		if r == nil {
+			return errs[i]
+		}
+		fmt.Printf("%s: %s, wall %s (%s)\n", r.vm, r.release, r.wall.Round(time.Second), r.stamps)
 	}
 	fmt.Println()
 	for _, r := range results {
@@ -332,7 +351,7 @@ func parse(console string) *result {
 				r.exporterUp = r.exporterUp || f[0] == "exporter-up"
 			case "self-cgroup":
 				r.selfCgroup = strings.Join(f[1:], " ")
-			case "exporter-failed":
+			case "exporter-failed", "tracked":
 				stamps = append(stamps, rest)
 			case "check-rc":
 				fmt.Sscan(f[1], &r.checkRC)
