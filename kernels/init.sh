@@ -43,7 +43,7 @@ until wget -qO- http://127.0.0.1:9760/metrics 2>/dev/null | grep -q '^breakwater
 	fi
 	sleep 1
 done
-echo "=== exporter-up $(up)"
+[ $i -gt 600 ] || ! kill -0 $! 2>/dev/null || echo "=== exporter-up $(up)"
 echo "=== self-cgroup $(cat /proc/$!/cgroup)"
 
 while read id bin name args; do

@@ -471,6 +471,15 @@ func table(w io.Writer, results []*result) bool {
 		}
 		fmt.Fprintln(w)
 	}
+	fmt.Fprintf(w, "%-32s %-44s", "exporter up", "yes")
+	for _, r := range results {
+		c := "ok"
+		if !r.exporterUp {
+			ok, c = false, "!no"
+		}
+		fmt.Fprintf(w, " %-14s", c)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "%-32s %-44s", "check exit", "0")
 	for _, r := range results {
 		limit := corpus.LimitOf(r.release, r.vm.arch, "")
