@@ -11,7 +11,7 @@ LDFLAGS := -X github.com/prometheus/common/version.Version=$(VERSION) \
 	-X github.com/prometheus/common/version.Revision=$(shell git rev-parse HEAD 2>/dev/null) \
 	-X github.com/prometheus/common/version.Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
 
-.PHONY: all build run test test-arm64 test-engine-restart fuzz unit e2e bench generate check-generated rules dashboards lint tools deps docker
+.PHONY: all build run test test-arm64 test-kernels test-engine-restart fuzz unit e2e bench generate check-generated rules dashboards lint tools deps docker
 
 all: build
 
@@ -61,6 +61,16 @@ test-arm64:
 	qemu-aarch64 .tools/arm64-bpf.test -test.run '^(TestNames|TestNoaudit)'
 	GOARCH=arm64 $(GO) test -c -o .tools/arm64-security.test ./collectors/security
 	qemu-aarch64 .tools/arm64-security.test -test.run '^(TestDescs|TestCapabilityNames|TestProfiles|TestSeccompProfileShape|TestCorrupt)'
+
+# test-kernels boots Debian's cloud kernels (5.10, 6.1, 6.12; amd64 and
+# arm64) under QEMU TCG and runs breakwater check, the exporter and the
+# escape corpus of internal/corpus in each; see docs/kernels.md. Not part
+# of test: it takes minutes of its own.
+KERNELS_CACHE ?= .tools/kernels
+KERNELS_PARALLEL ?= 2
+test-kernels:
+	bash scripts/deps.sh kernels
+	$(GO) run ./kernels -cache $(KERNELS_CACHE) -parallel $(KERNELS_PARALLEL)
 
 # test-engine-restart stops and starts the Docker engine: it runs alone,
 # after every other test, because it stops every container on the host.

@@ -31,6 +31,7 @@ static int open_report(const char *what, long r)
 	return 0;
 }
 
+#if defined(__x86_64__)
 /* ia32 syscalls from 64-bit code: int $0x80 with i386 numbers and
  * arguments in ebx, ecx, edx, esi, edi. */
 static long int80(long nr, long a, long b, long c, long d, long e)
@@ -53,6 +54,25 @@ static long ia32(long nr, long a, long b, long c, long d, long e)
 	}
 	return r;
 }
+#elif defined(__i386__)
+/* Built for i386 (gcc -m32), every syscall is an ia32 one already. */
+static long ia32(long nr, long a, long b, long c, long d, long e)
+{
+	return syscall(nr, a, b, c, d, e);
+}
+#else
+/* No ia32 ABI on this architecture: the ia32 attempts report ENOSYS. */
+static long ia32(long nr, long a, long b, long c, long d, long e)
+{
+	(void)nr, (void)a, (void)b, (void)c, (void)d, (void)e;
+	errno = ENOSYS;
+	return -1;
+}
+#endif
+
+#ifndef MAP_32BIT
+#define MAP_32BIT 0
+#endif
 
 /* Pointers ia32 syscalls take must fit 32 bits: a page mapped low. */
 static char *low_page(void)
@@ -606,6 +626,21 @@ static int evade(int argc, char **argv)
 		fflush(stdout);
 		sleep(argc > 3 ? atoi(argv[3]) : 30);
 		close(l);
+	} else if (!strcmp(t, "listen-unix")) {
+		/* listen-unix PATH SECONDS: a listener on a Unix socket path, as a
+		 * runtime's API socket (the VM matrix has no runtime). */
+		struct sockaddr_un sa;
+		int l = socket(AF_UNIX, SOCK_STREAM, 0);
+		unlink(a);
+		if (bind(l, (struct sockaddr *)&sa, unix_addr(&sa, a)) || listen(l, 8)) {
+			perror("listen-unix");
+			return 1;
+		}
+		puts("listening");
+		fflush(stdout);
+		sleep(argc > 3 ? atoi(argv[3]) : 30);
+		close(l);
+		unlink(a);
 	} else if (!strcmp(t, "connect-abstract")) {
 		struct sockaddr_un sa = {.sun_family = AF_UNIX};
 		int s = socket(AF_UNIX, SOCK_STREAM, 0);
