@@ -107,8 +107,9 @@ func (t *containerTable) evict(id uint64) {
 // waiting out their expiry never crowd out the live containers' entries;
 // under churn a removed container's series go early instead. A container
 // whose cgroup is gone but which still has live tasks (alive, from the
-// kernel's count) is not removed at all: a process that left and deleted
-// its cgroup is still the container's, and so are its counters.
+// kernel's count) does not expire: a process that left and deleted its
+// cgroup is still the container's, and so are its counters; their expiry
+// starts when its last task is gone.
 func (t *containerTable) expire(now time.Time, alive func(id uint64) bool) []uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -118,6 +119,7 @@ func (t *containerTable) expire(now time.Time, alive func(id uint64) bool) []uin
 		switch {
 		case c.removed.IsZero():
 		case alive != nil && alive(id):
+			c.removed = now // its expiry starts when its last task is gone
 		case now.Sub(c.removed) >= t.expiry:
 			out = append(out, id)
 		default:

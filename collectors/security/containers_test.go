@@ -58,7 +58,10 @@ func TestRemovedContainerWithLiveTasksStays(t *testing.T) {
 		t.Fatalf("expired %v while its tasks live", got)
 	}
 	live = false
-	if got := tab.expire(t0.Add(time.Hour), alive); !slices.Equal(got, []uint64{1}) {
-		t.Fatalf("expired %v after its last task, want [1]", got)
+	if got := tab.expire(t0.Add(time.Hour), alive); len(got) != 0 {
+		t.Fatalf("expired %v at once after its last task; its expiry starts then", got)
+	}
+	if got := tab.expire(t0.Add(time.Hour+time.Second), alive); !slices.Equal(got, []uint64{1}) {
+		t.Fatalf("expired %v an expiry after its last task, want [1]", got)
 	}
 }

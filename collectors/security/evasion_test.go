@@ -273,6 +273,122 @@ func runEvasions(t *testing.T, r *registry, events *eventLog, cases []evasion) {
 	})
 }
 
+// TestAttributionForGood: a container's process that the host (or any
+// helper acting for it) moves out of its container's cgroup, into another
+// container's, or whose container cgroup is removed under it while it
+// runs, stays its container's: its next attempt is counted there, exactly.
+func TestAttributionForGood(t *testing.T) {
+	testenv.RequireRoot(t)
+	r := newCollector(t, Config{Expiry: 3 * time.Second, ResyncInterval: 200 * time.Millisecond}, nil)
+	bin := attempt(t)
+	other := "bw-ev-ag-other"
+	_ = exec.Command("docker", "rm", "-f", other).Run()
+	if out, err := exec.Command("docker", "run", "-d", "--name", other, "--pull", "never", "--network", "none",
+		testenv.Image, "sleep", "60").CombinedOutput(); err != nil {
+		t.Fatalf("docker run %s: %v\n%s", other, err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", other).Run() })
+	for _, tc := range []string{"moved-out", "moved-into-other", "cgroup-removed"} {
+		t.Run(tc, func(t *testing.T) {
+			name := "bw-ev-ag-" + tc
+			_ = exec.Command("docker", "rm", "-f", name).Run()
+			args := append([]string{"run", "-d", "--name", name, "--pull", "never", "--network", "none", "-v", bin + ":/attempt:ro"},
+				testenv.PrivilegedArgs()...)
+			args = append(args, testenv.Image, "/attempt", "later", "7", "mount")
+			if out, err := exec.Command("docker", args...).CombinedOutput(); err != nil {
+				t.Fatalf("docker run: %v\n%s", err, out)
+			}
+			t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", name).Run() })
+			pid := containerPID(t, name)
+			own := cgroupDir(t, pid)
+			// The collector has the container and its name (its exec'd
+			// capabilities are a series) before anything moves.
+			waitFor(t, func() bool {
+				return len(r.series(t, "breakwater_container_capabilities", map[string]string{"name": name}, "capability")) > 0
+			}, "the collector to name "+name)
+			var dst string
+			switch tc {
+			case "moved-into-other":
+				dst = cgroupDir(t, containerPID(t, other))
+			default:
+				dst = filepath.Join(unifiedRoot(t), "bw-ev-ag-"+tc)
+				if err := os.Mkdir(dst, 0o755); err != nil && !os.IsExist(err) {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = os.Remove(dst) })
+			}
+			if err := os.WriteFile(filepath.Join(dst, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+				t.Fatalf("moving %d to %s: %v", pid, dst, err)
+			}
+			if tc == "cgroup-removed" {
+				if err := os.Remove(own); err != nil {
+					t.Fatalf("removing the container's cgroup %s: %v", own, err)
+				}
+				time.Sleep(4 * time.Second) // past the expiry of a removed container
+			}
+			if out, err := exec.Command("docker", "wait", name).CombinedOutput(); err != nil {
+				t.Fatalf("docker wait: %v\n%s", err, out)
+			}
+			out, _ := exec.Command("docker", "logs", name).CombinedOutput()
+			t.Log(strings.TrimSpace(string(out)))
+			want := map[string]float64{"mount/allowed": 1}
+			if got := r.series(t, "breakwater_escape_attempts_total", map[string]string{"name": name}, "technique", "result"); !equal(got, want) {
+				t.Errorf("escape attempts = %v, want %v; all: %v", got, want,
+					r.series(t, "breakwater_escape_attempts_total", nil, "container_id", "name", "technique", "result"))
+			}
+			if got := r.series(t, "breakwater_escape_attempts_total", map[string]string{"name": other}, "technique", "result"); len(got) != 0 {
+				t.Errorf("the other container was charged: %v", got)
+			}
+		})
+	}
+}
+
+func containerPID(t *testing.T, name string) int {
+	t.Helper()
+	out, err := exec.Command("docker", "inspect", "-f", "{{.State.Pid}}", name).Output()
+	if err != nil {
+		t.Fatalf("docker inspect %s: %v", name, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil || pid == 0 {
+		t.Fatalf("pid of %s: %q", name, out)
+	}
+	return pid
+}
+
+// unifiedRoot is where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup,
+// or /sys/fs/cgroup/unified on a hybrid host).
+func unifiedRoot(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 9 && strings.Contains(line, " - cgroup2 ") {
+			return f[4]
+		}
+	}
+	t.Skip("no cgroup v2 hierarchy mounted")
+	return ""
+}
+
+// cgroupDir is the unified-hierarchy cgroup directory of a process.
+func cgroupDir(t *testing.T, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if rest, ok := strings.CutPrefix(line, "0::"); ok {
+			return filepath.Join(unifiedRoot(t), rest)
+		}
+	}
+	t.Fatalf("no cgroup v2 line for %d: %s", pid, b)
+	return ""
+}
+
 // TestAbstractSocketOfARuntime: a runtime process (here a host process
 // named like containerd's shim) listening on an abstract socket, which has
 // no file: a connect to it counts by who listens.

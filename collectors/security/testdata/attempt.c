@@ -69,6 +69,7 @@ static int attempt(int argc, char **argv)
 		 * refuse and say which were refused. Each with zero arguments:
 		 * refused before it runs, or failing harmlessly (EFAULT, EINVAL,
 		 * EPERM) when it does run. */
+#if defined(__x86_64__)
 		static const long calls[] = {
 			SYS_acct, SYS_add_key, SYS_bpf, SYS_clock_adjtime, SYS_clock_settime, SYS_delete_module,
 			SYS_finit_module, SYS_get_mempolicy, SYS_init_module, SYS_ioperm, SYS_iopl, SYS_kcmp,
@@ -84,6 +85,9 @@ static int attempt(int argc, char **argv)
 			SYS_set_mempolicy_home_node, SYS_landlock_create_ruleset, SYS_memfd_secret,
 			SYS_process_madvise, SYS_futex_waitv,
 		};
+#else
+		static const long calls[] = {SYS_mount, SYS_unshare, SYS_setns}; /* the list above is x86_64's */
+#endif
 		int refused = 0;
 		for (unsigned i = 0; i < sizeof(calls) / sizeof(calls[0]); i++)
 			if (syscall(calls[i], 0, 0, 0, 0, 0, 0) < 0 && (errno == EPERM || errno == EACCES || errno == ENOSYS))

@@ -536,6 +536,11 @@ static int evade(int argc, char **argv)
 #endif
 		kill(child, SIGKILL);
 		waitpid(child, 0, 0);
+	} else if (!strcmp(t, "later")) {
+		/* later SECONDS TECHNIQUE...: wait, then attempt (meanwhile the
+		 * test moves this process about). */
+		sleep(atoi(a));
+		return attempt(argc - 2, argv + 2);
 	} else if (!strcmp(t, "traceme-kill")) {
 		/* The child asks to be traced; the parent kills it through ptrace. */
 		pid_t child = fork();
