@@ -65,7 +65,7 @@ test-arm64:
 # test-kernels boots Debian's cloud kernels (5.10, 6.1, 6.12; amd64 and
 # arm64) under QEMU TCG and runs breakwater check, the exporter and the
 # escape corpus of internal/corpus in each; see docs/kernels.md. Not part
-# of test: it takes minutes of its own.
+# of test: it takes minutes of its own (CI runs it after test and fuzz).
 KERNELS_CACHE ?= .tools/kernels
 KERNELS_PARALLEL ?= 2
 test-kernels:

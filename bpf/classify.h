@@ -354,6 +354,46 @@ static __always_inline u8 match_in_fs(struct comps *c, unsigned long magic, bool
 	return PATH_NONE;
 }
 
+/* disk_name reports whether the last component is a disk's device name:
+ * the prefix, then up to letters lowercase letters (sda, xvdab; none for
+ * numbered ones), then digits and partition or namespace separators
+ * (sda1, nvme0n1p2, mmcblk0p1, loop7). sdcard0 and hdmi_cec are no disks. */
+static __always_inline bool disk_name(struct comps *c, const char *prefix, u32 plen, u32 letters)
+{
+	u32 len = c->len[0], run = 0;
+	bool digits = false;
+
+	if (c->n == 0 || len <= plen || len >= COMP_LEN)
+		return false;
+#pragma unroll
+	for (u32 k = 0; k < 8; k++) {
+		if (k >= plen)
+			break;
+		if (c->name[0][k] != prefix[k])
+			return false;
+	}
+#pragma unroll
+	for (u32 k = 0; k < COMP_LEN; k++) {
+		char ch = c->name[0][k];
+		if (k < plen)
+			continue;
+		if (k >= len)
+			break;
+		if (!digits && ch >= 'a' && ch <= 'z' && run < letters) {
+			run++;
+			continue;
+		}
+		if (ch >= '0' && ch <= '9') {
+			digits = true;
+			continue;
+		}
+		if (digits && (ch == 'n' || ch == 'p'))
+			continue;
+		return false;
+	}
+	return letters ? run > 0 : digits;
+}
+
 /* match_absolute names a path as the process sees it from its root, for
  * refused opens: the conventional places of procfs, sysfs and /dev. */
 static __always_inline u8 match_absolute(struct comps *c, bool write)
@@ -378,10 +418,10 @@ static __always_inline u8 match_absolute(struct comps *c, bool write)
 			return PATH_UEVENT_HELPER;
 	}
 	if (depth_is(c, 2) && IS(1, "dev")) {
-		if (HAS_PREFIX(0, "sd") || HAS_PREFIX(0, "vd") || HAS_PREFIX(0, "hd") || HAS_PREFIX(0, "xvd") ||
-		    HAS_PREFIX(0, "nvme") || HAS_PREFIX(0, "dm-") || HAS_PREFIX(0, "mmcblk") || HAS_PREFIX(0, "loop") ||
-		    HAS_PREFIX(0, "nbd") || HAS_PREFIX(0, "md") || HAS_PREFIX(0, "sr") || IS(0, "mem") || IS(0, "kmem") ||
-		    IS(0, "port"))
+		if (disk_name(c, "sd", 2, 3) || disk_name(c, "vd", 2, 3) || disk_name(c, "hd", 2, 1) ||
+		    disk_name(c, "xvd", 3, 3) || disk_name(c, "nvme", 4, 0) || disk_name(c, "dm-", 3, 0) ||
+		    disk_name(c, "mmcblk", 6, 0) || disk_name(c, "loop", 4, 0) || disk_name(c, "nbd", 3, 0) ||
+		    disk_name(c, "md", 2, 0) || disk_name(c, "sr", 2, 0) || IS(0, "mem") || IS(0, "kmem") || IS(0, "port"))
 			return PATH_BLOCK_DEVICE;
 	}
 	return PATH_NONE;

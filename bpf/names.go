@@ -161,4 +161,5 @@ var LostReasons = [...]string{
 	securityLostReasonLOST_TASK_STORAGE:        "task_storage",
 	securityLostReasonLOST_URING_MAP_FULL:      "uring_map_full",
 	securityLostReasonLOST_ARGS_UNREADABLE:     "args_unreadable",
+	securityLostReasonLOST_URING_BUDGET:        "uring_budget",
 }

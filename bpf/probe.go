@@ -82,6 +82,10 @@ type Options struct {
 	Without []string
 }
 
+// uringBudget is the io_uring opens and connects one container may have
+// in flight (uring_budget); more are counted as lost uring_budget.
+const uringBudget = 256
+
 // DefaultDeniedBudget holds a whole recon scan of a default seccomp
 // profile (amicontained finds 61 refused syscalls in a default Docker
 // container) with room for the kernel's own refusals.
@@ -222,6 +226,9 @@ func configure(spec *ebpf.CollectionSpec, opts Options, noauditRanges []AddrRang
 		// A few attempt kinds per container; LRU, so too small only means
 		// an extra event now and then.
 		specs.EventSent.MaxEntries = max(specs.EventSent.MaxEntries, 4*opts.MaxContainers)
+		// Each container's budget of io_uring requests in flight (not
+		// preallocated: room, not memory).
+		specs.UringReqs.MaxEntries = opts.MaxContainers * uringBudget
 	}
 	if opts.DeniedEntries == 0 {
 		opts.DeniedEntries = specs.Containers.MaxEntries * opts.DeniedBudget
@@ -260,6 +267,7 @@ func configure(spec *ebpf.CollectionSpec, opts Options, noauditRanges []AddrRang
 		{specs.EventIntervalNs, uint64(opts.EventInterval.Nanoseconds())},
 		{specs.DeniedBudget, opts.DeniedBudget},
 		{specs.SubcgroupBudget, opts.SubcgroupBudget},
+		{specs.UringBudget, uint32(uringBudget)},
 		{specs.SyscallDescs, descs},
 		{specs.RuntimePorts, ports},
 		{specs.NoauditRanges, noaudit},

@@ -46,6 +46,7 @@ const volatile bool count_host = false;
 const volatile u64 event_interval_ns = 0;
 const volatile u32 denied_budget = 128;
 const volatile u32 subcgroup_budget = 64;
+const volatile u32 uring_budget = 256;
 /* The native numbers of openat, openat2 and connect, which io_uring's
  * operations are counted as. */
 const volatile u16 uring_nr_openat = 0;
@@ -169,9 +170,13 @@ struct {
 	__type(value, struct cpu_cache);
 } cpu_cache SEC(".maps");
 
+/* io_uring requests in flight, by request. Not an LRU: nothing is evicted
+ * unseen; each container has a budget of them (uring_budget), so one
+ * container's flood takes no other's room. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 1024);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536); /* resized by user space: max-containers x uring_budget */
 	__type(key, u64);
 	__type(value, struct uring_req);
 } uring_reqs SEC(".maps");
@@ -735,9 +740,6 @@ static __always_inline void finish(struct task_struct *t, u64 container, struct 
 				sub = classify_file(f, &write);
 		} else if (p->class != SC_OPEN_BY_HANDLE) {
 			sub = classify_path(t, (long)p->args[0], (const void *)p->args[1], false, p->write, in_root);
-			/* A device's name with nothing behind it is no device. */
-			if (sub == PATH_BLOCK_DEVICE && (err == ENOENT || err == ENOTDIR))
-				sub = PATH_NONE;
 		}
 		if (sub != PATH_NONE)
 			technique = path_technique(sub);
@@ -1036,6 +1038,70 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	return on_exit(regs, ret, cc, gen);
 }
 
+#define REQ_F_CQE_SKIP (1U << 6) /* IOSQE_CQE_SKIP_SUCCESS, as io_kiocb's flags keep it */
+
+/* uring_outcome counts a tracked io_uring request once its result is known. */
+static __always_inline void uring_outcome(struct task_struct *t, struct uring_req *u, long res, struct file *f, bool by_fd)
+{
+	bool allowed, write;
+	u8 sub = (u8)u->p.args[3];
+
+	if (u->p.class == SC_CONNECT) {
+		allowed = res == 0 || res == -EINPROGRESS;
+		if (allowed && f && classify_connected(f) == PATH_RUNTIME_SOCKET)
+			sub = PATH_RUNTIME_SOCKET;
+	} else {
+		allowed = !is_error(res);
+		if (allowed && by_fd && !u->p.args[2]) {
+			f = task_file(t, res);
+			if (f) {
+				u8 fsub = classify_file(f, &write);
+				if (fsub != PATH_NONE)
+					sub = fsub;
+			}
+		}
+	}
+	if (sub == PATH_NONE)
+		return;
+	count_outcome(u->container, &u->p, path_technique(sub), allowed, allowed ? 0 : (u16)-res, true);
+	emit(t, u->container, &u->p, path_technique(sub), sub, allowed, allowed ? 0 : (u16)-res, u->detail, true);
+}
+
+/* uring_untrack forgets a tracked request: its container's budget, and,
+ * when its owner is the task at hand, the owner's count of requests that
+ * may post no completion (elsewhere it stays high: the owner's exit then
+ * looks for nothing). */
+static __always_inline void uring_untrack(struct uring_req *u, u64 key)
+{
+	struct container_stats *st = bpf_map_lookup_elem(&containers, &u->container);
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	if (bpf_map_delete_elem(&uring_reqs, &key))
+		return; /* another CPU did */
+	if (st)
+		__sync_fetch_and_add(&st->uring_inflight, -1);
+	if (u->skip && u->owner == (u64)t) {
+		struct task_rec *o = bpf_task_storage_get(&tasks, t, 0, 0);
+		if (o && o->uring_skips)
+			__sync_fetch_and_add(&o->uring_skips, -1);
+	}
+}
+
+/* A request that was to post no completion on success and is still
+ * tracked when its request is reused, or when its owner exits, succeeded
+ * (a failure clears the skip and posts its completion). */
+static __always_inline void uring_skipped_success(struct task_struct *t, struct uring_req *found, u64 key)
+{
+	u32 zero = 0;
+	struct uring_req *u = bpf_map_lookup_elem(&uring_scratch, &zero);
+
+	if (!u)
+		return;
+	__builtin_memcpy(u, found, sizeof(*u));
+	uring_untrack(u, key);
+	uring_outcome(t, u, 0, 0, false); /* the file is not looked up: its fd is not known */
+}
+
 /* count_new_namespaces counts the namespaces a new task was made with,
  * from the kernel's own copy of the flags (clone3's struct clone_args is
  * copied once, by the kernel, before this): what user memory says then or
@@ -1111,7 +1177,17 @@ int BPF_PROG(task_newtask, struct task_struct *child, unsigned long clone_flags)
 	return 0;
 }
 
-/* A task's end: its container has one live task fewer. */
+/* skipped_of_owner counts the requests of an exiting task that were to
+ * post no completion on success and are still tracked: they succeeded. */
+static long skipped_of_owner(void *map, u64 *key, struct uring_req *u, u64 *owner)
+{
+	if (u->owner == *owner && u->skip)
+		uring_skipped_success(bpf_get_current_task_btf(), u, *key);
+	return 0;
+}
+
+/* A task's end: its container has one live task fewer, and its io_uring
+ * requests that post no completion on success are done. */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(sched_process_exit, struct task_struct *p)
 {
@@ -1121,6 +1197,10 @@ int BPF_PROG(sched_process_exit, struct task_struct *p)
 	if (!t->bpf_storage)
 		return 0;
 	r = bpf_task_storage_get(&tasks, t, 0, 0);
+	if (r && r->uring_skips) {
+		u64 owner = (u64)t;
+		bpf_for_each_map_elem(&uring_reqs, skipped_of_owner, &owner, 0);
+	}
 	if (r && (r->flags & TASK_LIVE))
 		set_container(r, 0);
 	return 0;
@@ -1420,22 +1500,35 @@ SEC("tp_btf/io_uring_submit_req")
 int BPF_PROG(io_uring_submit_req, struct io_kiocb *req)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
+	struct container_stats *st;
 	struct task_rec *r;
-	struct uring_req *u;
+	struct uring_req *u, *prev;
 	u8 op = BPF_CORE_READ(req, opcode);
 	u64 key = (u64)req;
 	u32 zero = 0;
 
+	prev = bpf_map_lookup_elem(&uring_reqs, &key);
+	if (prev && prev->skip)
+		uring_skipped_success(t, prev, key); /* the request is reused: the last one is done */
+	else if (prev)
+		uring_untrack(prev, key);
 	if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2 && op != IORING_OP_CONNECT)
 		return 0;
 	r = record_of(t);
 	if (!counted(r))
 		return 0;
+	st = stats_of(r->container);
+	if (!st) {
+		count_lost(LOST_CONTAINER_LIMIT);
+		return 0;
+	}
 	u = bpf_map_lookup_elem(&uring_scratch, &zero);
 	if (!u)
 		return 0;
 	__builtin_memset(&u->p, 0, sizeof(u->p));
 	u->container = r->container;
+	u->owner = (u64)t;
+	u->skip = (BPF_CORE_READ(req, flags) & REQ_F_CQE_SKIP) != 0;
 	u->p.abi = ABI_NATIVE;
 	u->p.origin = ORIGIN_IO_URING;
 	u->detail[0] = 0;
@@ -1460,8 +1553,17 @@ int BPF_PROG(io_uring_submit_req, struct io_kiocb *req)
 					     op == IORING_OP_OPENAT2 && (BPF_CORE_READ(o, how.resolve) & RESOLVE_IN_ROOT));
 		bpf_probe_read_kernel_str(u->detail, DETAIL_LEN, name);
 	}
-	if (bpf_map_update_elem(&uring_reqs, &key, u, BPF_ANY))
+	if (*(volatile u32 *)&st->uring_inflight >= uring_budget) {
+		count_lost(LOST_URING_BUDGET);
+		return 0;
+	}
+	if (bpf_map_update_elem(&uring_reqs, &key, u, BPF_NOEXIST)) {
 		count_lost(LOST_URING_MAP_FULL);
+		return 0;
+	}
+	__sync_fetch_and_add(&st->uring_inflight, 1);
+	if (u->skip)
+		__sync_fetch_and_add(&r->uring_skips, 1);
 	return 0;
 }
 
@@ -1473,10 +1575,6 @@ int BPF_PROG(io_uring_complete, void *ring, void *req, struct io_uring_cqe *cqe)
 	struct uring_req *found = bpf_map_lookup_elem(&uring_reqs, &key);
 	struct uring_req *u;
 	u32 zero = 0;
-	long res;
-	u8 sub;
-	bool allowed, write;
-	struct file *f;
 
 	if (!found)
 		return 0;
@@ -1484,30 +1582,7 @@ int BPF_PROG(io_uring_complete, void *ring, void *req, struct io_uring_cqe *cqe)
 	if (!u)
 		return 0;
 	__builtin_memcpy(u, found, sizeof(*u));
-	bpf_map_delete_elem(&uring_reqs, &key);
-	res = BPF_CORE_READ(cqe, res);
-	sub = (u8)u->p.args[3];
-	if (u->p.class == SC_CONNECT) {
-		allowed = res == 0 || res == -EINPROGRESS;
-		if (allowed) {
-			f = BPF_CORE_READ((struct io_kiocb *)req, file);
-			if (f && classify_connected(f) == PATH_RUNTIME_SOCKET)
-				sub = PATH_RUNTIME_SOCKET;
-		}
-	} else {
-		allowed = !is_error(res);
-		if (allowed && !u->p.args[2]) {
-			f = task_file(t, res);
-			if (f) {
-				u8 fsub = classify_file(f, &write);
-				if (fsub != PATH_NONE)
-					sub = fsub;
-			}
-		}
-	}
-	if (sub == PATH_NONE)
-		return 0;
-	count_outcome(u->container, &u->p, path_technique(sub), allowed, allowed ? 0 : (u16)-res, true);
-	emit(t, u->container, &u->p, path_technique(sub), sub, allowed, allowed ? 0 : (u16)-res, u->detail, true);
+	uring_untrack(u, key);
+	uring_outcome(t, u, BPF_CORE_READ(cqe, res), BPF_CORE_READ((struct io_kiocb *)req, file), true);
 	return 0;
 }

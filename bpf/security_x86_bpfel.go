@@ -55,6 +55,8 @@ type securityContainerStats struct {
 	DeniedOver       [2]uint64
 	DeniedKeys       uint32
 	Subcgroups       uint32
+	UringInflight    uint32
+	Pad              uint32
 	Tasks            int64
 }
 
@@ -116,7 +118,8 @@ const (
 	securityLostReasonLOST_TASK_STORAGE        securityLostReason = 4
 	securityLostReasonLOST_URING_MAP_FULL      securityLostReason = 5
 	securityLostReasonLOST_ARGS_UNREADABLE     securityLostReason = 6
-	securityLostReasonLOST_REASONS             securityLostReason = 7
+	securityLostReasonLOST_URING_BUDGET        securityLostReason = 7
+	securityLostReasonLOST_REASONS             securityLostReason = 8
 )
 
 type securityMountOp uint32
@@ -294,16 +297,18 @@ const (
 )
 
 type securityTaskRec struct {
-	_         structs.HostLayout
-	Container uint64
-	SetupNs   uint64
-	EnterHash uint64
-	Flags     uint32
-	EnterSlot uint16
-	EnterAbi  uint8
-	Pad       uint8
-	Seen      [3][16]uint64
-	Pending   struct {
+	_          structs.HostLayout
+	Container  uint64
+	SetupNs    uint64
+	EnterHash  uint64
+	Flags      uint32
+	EnterSlot  uint16
+	EnterAbi   uint8
+	Pad        uint8
+	UringSkips uint32
+	Pad2       uint32
+	Seen       [3][16]uint64
+	Pending    struct {
 		_         structs.HostLayout
 		Args      [4]uint64
 		Nr        uint16
@@ -336,6 +341,9 @@ const (
 type securityUringReq struct {
 	_         structs.HostLayout
 	Container uint64
+	Owner     uint64
+	Skip      uint8
+	Pad       [7]uint8
 	P         struct {
 		_         structs.HostLayout
 		Args      [4]uint64
@@ -412,6 +420,7 @@ const (
 	securityVarUnusedSyscallEvent = "unused_syscall_event"
 	securityVarUnusedTaskFlag     = "unused_task_flag"
 	securityVarUnusedTechnique    = "unused_technique"
+	securityVarUringBudget        = "uring_budget"
 	securityVarUringNrConnect     = "uring_nr_connect"
 	securityVarUringNrOpenat      = "uring_nr_openat"
 	securityVarUringNrOpenat2     = "uring_nr_openat2"
@@ -529,6 +538,7 @@ type securityVariableSpecs struct {
 	UnusedSyscallEvent *ebpf.VariableSpec `ebpf:"unused_syscall_event"`
 	UnusedTaskFlag     *ebpf.VariableSpec `ebpf:"unused_task_flag"`
 	UnusedTechnique    *ebpf.VariableSpec `ebpf:"unused_technique"`
+	UringBudget        *ebpf.VariableSpec `ebpf:"uring_budget"`
 	UringNrConnect     *ebpf.VariableSpec `ebpf:"uring_nr_connect"`
 	UringNrOpenat      *ebpf.VariableSpec `ebpf:"uring_nr_openat"`
 	UringNrOpenat2     *ebpf.VariableSpec `ebpf:"uring_nr_openat2"`
@@ -631,6 +641,7 @@ type securityVariables struct {
 	UnusedSyscallEvent *ebpf.Variable `ebpf:"unused_syscall_event"`
 	UnusedTaskFlag     *ebpf.Variable `ebpf:"unused_task_flag"`
 	UnusedTechnique    *ebpf.Variable `ebpf:"unused_technique"`
+	UringBudget        *ebpf.Variable `ebpf:"uring_budget"`
 	UringNrConnect     *ebpf.Variable `ebpf:"uring_nr_connect"`
 	UringNrOpenat      *ebpf.Variable `ebpf:"uring_nr_openat"`
 	UringNrOpenat2     *ebpf.Variable `ebpf:"uring_nr_openat2"`

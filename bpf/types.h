@@ -131,6 +131,8 @@ struct container_stats {
 	u64 denied_over[2];                        /* [reason-1] refused calls past the container's denied budget */
 	u32 denied_keys;                           /* entries this container holds in `denied` */
 	u32 subcgroups;                            /* sub-cgroups tracked for it */
+	u32 uring_inflight;                        /* its io_uring requests tracked from submission to completion */
+	u32 pad;
 	s64 tasks;                                 /* its live tasks with a record: while any, user space keeps it */
 };
 
@@ -196,6 +198,7 @@ enum lost_reason {
 	LOST_TASK_STORAGE,         /* a task record could not be created */
 	LOST_URING_MAP_FULL,       /* io_uring requests in flight overflowed their map */
 	LOST_ARGS_UNREADABLE,      /* a call's arguments could be read neither at entry nor at exit */
+	LOST_URING_BUDGET,         /* a container had more io_uring opens and connects in flight than its budget */
 	LOST_REASONS,
 };
 
@@ -264,6 +267,8 @@ struct task_rec {
 	u16 enter_slot; /* syscall number of the call in flight */
 	u8 enter_abi;
 	u8 pad;
+	u32 uring_skips; /* its io_uring requests in flight that post no completion on success */
+	u32 pad2;
 	u64 seen[ABIS][SYSCALL_WORDS]; /* syscalls the task made; the container's set learns each once */
 	struct pending pending;
 };
@@ -278,6 +283,9 @@ struct sock_id {
 /* An io_uring request of a counted task, from submission to completion. */
 struct uring_req {
 	u64 container;
+	u64 owner;   /* the submitting task (an address, only compared) */
+	u8 skip;     /* IOSQE_CQE_SKIP_SUCCESS: a success posts no completion */
+	u8 pad[7];
 	struct pending p;
 	char detail[DETAIL_LEN]; /* the path, copied while the kernel still holds it */
 };

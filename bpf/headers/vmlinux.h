@@ -307,6 +307,7 @@ struct io_async_msghdr {
 struct io_kiocb {
 	struct file *file;
 	__u8 opcode;
+	unsigned int flags; /* io_req_flags_t: u32, u64 from 6.9; the low bits are the SQE's flags */
 	void *async_data;
 };
 

@@ -157,6 +157,9 @@ func evasionCases(t *testing.T) []evasion {
 		{name: "tcp-other-port", args: []string{"tcp", "8080"}, want: empty},
 		// io_uring is not a side door.
 		{name: "uring-open-core", priv: true, runArgs: []string{"--security-opt", "systempaths=unconfined"}, args: []string{"uring-open-core"}, want: map[string]float64{"proc_sys_write/allowed": 1}},
+		{name: "uring-skip-success", priv: true, runArgs: unconfinedPaths, args: []string{"uring-skip", "/proc/sys/kernel/core_pattern"}, want: map[string]float64{"proc_sys_write/allowed": 1}},
+		{name: "uring-flood-control", args: []string{"uring-flood", "/proc/sys/kernel/core_pattern", "0"}, want: map[string]float64{"proc_sys_write/blocked": 1}},
+		{name: "uring-flood", args: []string{"uring-flood", "/proc/sys/kernel/core_pattern", "400"}, want: map[string]float64{"proc_sys_write/blocked": 1}, lost: "uring_budget"},
 		{name: "uring-connect", priv: true, runArgs: sock, args: []string{"uring-connect", "/tmp/api.sock"}, want: map[string]float64{"runtime_socket/allowed": 1}},
 		// Capability checks inside a user namespace are namespaced.
 		{name: "userns-mount", priv: true, args: []string{"userns-mount"}, want: map[string]float64{"namespace/allowed": 1, "mount/allowed": 1},

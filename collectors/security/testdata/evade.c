@@ -122,11 +122,18 @@ struct ring {
 	unsigned *cq_head, *cq_tail, *cq_mask;
 };
 
+static int ring_setup_n(struct ring *r, unsigned entries);
+
 static int ring_setup(struct ring *r)
+{
+	return ring_setup_n(r, 4);
+}
+
+static int ring_setup_n(struct ring *r, unsigned entries)
 {
 	struct io_uring_params p = {};
 	char *sq, *cq;
-	r->fd = syscall(SYS_io_uring_setup, 4, &p);
+	r->fd = syscall(SYS_io_uring_setup, entries, &p);
 	if (r->fd < 0)
 		return -1;
 	sq = mmap(0, p.sq_off.array + p.sq_entries * sizeof(unsigned), PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, IORING_OFF_SQ_RING);
@@ -159,6 +166,29 @@ static long ring_run(struct ring *r, struct io_uring_sqe *sqe)
 	if (res < 0) {
 		errno = -res;
 		return -1;
+	}
+	return res;
+}
+
+/* ring_push queues an operation without submitting it. */
+static void ring_push(struct ring *r, struct io_uring_sqe *sqe)
+{
+	unsigned tail = *r->sq_tail, idx = tail & *r->sq_mask;
+	r->sqes[idx] = *sqe;
+	r->sq_array[idx] = idx;
+	__atomic_store_n(r->sq_tail, tail + 1, __ATOMIC_RELEASE);
+}
+
+/* ring_result returns the result of the completion with user_data, or
+ * -ENODATA when none has come. */
+static long ring_result(struct ring *r, unsigned long long user_data)
+{
+	long res = -ENODATA;
+	while (*r->cq_head != __atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE)) {
+		struct io_uring_cqe *c = &r->cqes[*r->cq_head & *r->cq_mask];
+		if (c->user_data == user_data)
+			res = c->res;
+		__atomic_store_n(r->cq_head, *r->cq_head + 1, __ATOMIC_RELEASE);
 	}
 	return res;
 }
@@ -471,6 +501,53 @@ static int evade(int argc, char **argv)
 		close(s);
 	} else if (!strcmp(t, "uring-open-core")) {
 		open_report(t, uring_openat(CORE, O_WRONLY));
+	} else if (!strcmp(t, "uring-skip")) {
+		/* uring-skip PATH: an io_uring open for writing that posts no
+		 * completion when it succeeds (IOSQE_CQE_SKIP_SUCCESS). */
+		struct ring r;
+		struct io_uring_sqe sqe = {.opcode = IORING_OP_OPENAT, .fd = AT_FDCWD, .addr = (unsigned long)a,
+					   .open_flags = O_WRONLY, .flags = IOSQE_CQE_SKIP_SUCCESS, .user_data = 1};
+		long res;
+		if (ring_setup(&r))
+			return 1;
+		ring_push(&r, &sqe);
+		syscall(SYS_io_uring_enter, r.fd, 1, 0, 0, 0, 0);
+		usleep(200 * 1000);
+		res = ring_result(&r, 1);
+		if (res == -ENODATA)
+			printf("%s: allowed (no completion)\n", t);
+		else
+			report(t, res < 0 ? (errno = -res, -1) : res);
+	} else if (!strcmp(t, "uring-flood")) {
+		/* uring-flood PATH N: an io_uring open of PATH for writing held
+		 * back behind a linked read of an empty pipe; then N opens of a
+		 * FIFO that wait for a writer, all in flight at once; then the
+		 * pipe and the FIFO are written and everything completes. */
+		struct ring r;
+		int n = argc > 3 ? atoi(argv[3]) : 0, pp[2], w;
+		char buf[1];
+		struct io_uring_sqe rd = {.opcode = IORING_OP_READ, .addr = (unsigned long)buf, .len = 1,
+					  .flags = IOSQE_IO_LINK, .user_data = 100};
+		struct io_uring_sqe op = {.opcode = IORING_OP_OPENAT, .fd = AT_FDCWD, .addr = (unsigned long)a,
+					  .open_flags = O_WRONLY, .user_data = 1};
+		struct io_uring_sqe fifo = {.opcode = IORING_OP_OPENAT, .fd = AT_FDCWD, .addr = (unsigned long)"/tmp/bwfifo",
+					    .open_flags = O_RDONLY, .user_data = 2};
+		if (pipe(pp) || ring_setup_n(&r, 1024) || (mkfifo("/tmp/bwfifo", 0600) && errno != EEXIST))
+			return 1;
+		rd.fd = pp[0];
+		ring_push(&r, &rd);
+		ring_push(&r, &op);
+		for (int i = 0; i < n; i++)
+			ring_push(&r, &fifo);
+		syscall(SYS_io_uring_enter, r.fd, n + 2, 0, 0, 0, 0);
+		usleep(300 * 1000);
+		if (write(pp[1], "x", 1) != 1)
+			return 1;
+		w = open("/tmp/bwfifo", O_WRONLY | O_NONBLOCK);
+		usleep(500 * 1000);
+		report(t, (errno = -ring_result(&r, 1), errno ? -1 : 0));
+		close(w);
+		unlink("/tmp/bwfifo");
 	} else if (!strcmp(t, "uring-connect")) {
 		struct sockaddr_un sa;
 		int s = socket(AF_UNIX, SOCK_STREAM, 0);
