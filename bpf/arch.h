@@ -39,9 +39,13 @@ static __always_inline u8 sc_abi(struct task_struct *t, long nr)
 	return (t->thread_info.flags & (1UL << TIF_32BIT)) ? ABI_COMPAT : ABI_NATIVE;
 }
 
+/* The kernel runs the call its number names as an int: the upper half
+ * of the register is not part of it. */
 static __always_inline u32 sc_slot(long nr)
 {
-	return (unsigned long)nr < SYSCALL_SLOTS ? (u32)nr : OTHER_SLOT;
+	unsigned long n = (unsigned long)(long)(int)nr;
+
+	return n < SYSCALL_SLOTS ? (u32)n : OTHER_SLOT;
 }
 
 /* The syscall number as sys_exit sees it. */
@@ -93,9 +97,11 @@ static __always_inline u8 sc_abi(struct task_struct *t, long nr)
 	return ABI_NATIVE;
 }
 
+/* The kernel runs the call its number names as an int (do_syscall_64):
+ * the upper half of rax is not part of it, whatever it holds. */
 static __always_inline u32 sc_slot(long nr)
 {
-	unsigned long n = (unsigned long)nr & ~(unsigned long)X32_SYSCALL_BIT;
+	unsigned long n = (unsigned long)(long)(int)nr & ~(unsigned long)X32_SYSCALL_BIT;
 
 	return n < SYSCALL_SLOTS ? (u32)n : OTHER_SLOT;
 }

@@ -492,63 +492,60 @@ static __always_inline u8 task_dir(struct path_scratch *s, u64 i)
 }
 
 /* jump follows a magic link the top of the stack has just completed:
- * <proc>/<task>/root, <proc>/<task>/cwd, <proc>/<task>/fd/N, /dev/fd/N,
- * where <proc> is /proc from a root or the procfs directory the call
- * started in. What was on the stack is gone: the rest is relative to where
- * the link points. */
+ * <task>/root, <task>/cwd, <task>/fd/N, each also under <task>/task/<tid>,
+ * and /dev/fd/N; <task> is self, thread-self or a number under /proc from a
+ * root, or under procfs's root as the starting directory, or the starting
+ * directory itself when that is a task directory of procfs. What was on the
+ * stack is gone: the rest is relative to where the link points. Another
+ * task's root is taken for the caller's (in a container, the container's);
+ * its working directory and descriptors are not followed. */
 static __always_inline void jump(struct path_scratch *s)
 {
 	struct loop_state *l = &s->l;
-	u64 n = l->n, b;
+	u64 n = l->n, q;
 	u8 td;
 	s64 fd;
 
-	if (l->ovf)
+	if (l->ovf || (l->anchor != ANCHOR_START && l->anchor != ANCHOR_ROOT))
 		return;
-	/* b: where <task> sits, if the stack starts at /proc or in procfs's root. */
-	if (l->rooted && l->anchor != ANCHOR_CWD && l->anchor != ANCHOR_FD && n >= 3 && STK_IS(0, "proc"))
-		b = 1;
-	else if (l->proc_dir && l->anchor == ANCHOR_START && l->skip == 0 && n >= 2)
-		b = 0;
+	/* q: where the task directory's own entries start on the stack. */
+	if (l->rooted && n >= 3 && STK_IS(0, "proc") && (td = task_dir(s, 1)) != NOT_TASK_DIR)
+		q = 2;
+	else if (l->proc_dir == 1 && l->anchor == ANCHOR_START && l->skip == 0 && n >= 2 &&
+		 (td = task_dir(s, 0)) != NOT_TASK_DIR)
+		q = 1;
+	else if (l->proc_dir == 2 && l->anchor == ANCHOR_START && l->skip == 0 && n >= 1)
+		td = SOME_TASK_DIR, q = 0;
 	else
-		b = 99;
-	if (b != 99 && n == b + 2 && (STK_IS(b + 1, "root") || STK_IS(b + 1, "cwd"))) {
-		td = task_dir(s, b);
-		if (td == NOT_TASK_DIR)
-			return;
-		if (STK_IS(b + 1, "root")) {
-			/* Any task's root: in a container, the container's. */
-			l->anchor = ANCHOR_ROOT;
-			l->rooted = 1;
-		} else {
-			l->anchor = td == OWN_TASK_DIR ? ANCHOR_CWD : ANCHOR_UNKNOWN;
+		q = 99;
+	if (q == 99) {
+		/* /dev/fd is a link to /proc/self/fd. */
+		if (l->rooted && n == 3 && STK_IS(0, "dev") && STK_IS(1, "fd") && (fd = stk_number(s, 2)) >= 0) {
+			l->anchor = ANCHOR_FD;
+			l->anchor_fd = fd;
 			l->rooted = 0;
+			l->n = 0;
+			l->skip = 0;
 		}
-		l->n = 0;
-		l->skip = 0;
 		return;
 	}
-	if (b != 99 && n == b + 3 && STK_IS(b + 1, "fd")) {
-		td = task_dir(s, b);
-		fd = stk_number(s, b + 2);
-		if (td == NOT_TASK_DIR || fd < 0)
-			return;
+	if (n >= q + 3 && STK_IS(q, "task") && stk_number(s, q + 1) >= 0)
+		q += 2; /* one of the task's threads: the same root, cwd and descriptors */
+	if (n == q + 1 && STK_IS(q, "root")) {
+		l->anchor = ANCHOR_ROOT;
+		l->rooted = 1;
+	} else if (n == q + 1 && STK_IS(q, "cwd")) {
+		l->anchor = td == OWN_TASK_DIR ? ANCHOR_CWD : ANCHOR_UNKNOWN;
+		l->rooted = 0;
+	} else if (n == q + 2 && STK_IS(q, "fd") && (fd = stk_number(s, q + 1)) >= 0) {
 		l->anchor = td == OWN_TASK_DIR ? ANCHOR_FD : ANCHOR_UNKNOWN;
 		l->anchor_fd = fd;
 		l->rooted = 0;
-		l->n = 0;
-		l->skip = 0;
+	} else {
 		return;
 	}
-	/* /dev/fd is a link to /proc/self/fd. */
-	if (l->rooted && l->anchor != ANCHOR_CWD && l->anchor != ANCHOR_FD && n == 3 && STK_IS(0, "dev") &&
-	    STK_IS(1, "fd") && (fd = stk_number(s, 2)) >= 0) {
-		l->anchor = ANCHOR_FD;
-		l->anchor_fd = fd;
-		l->rooted = 0;
-		l->n = 0;
-		l->skip = 0;
-	}
+	l->n = 0;
+	l->skip = 0;
 }
 
 static __always_inline void dev_fd_parent(struct path_scratch *s)
@@ -798,12 +795,21 @@ static __always_inline u8 classify_path(struct task_struct *t, long dirfd, const
 	s->l.skip = 0;
 	s->l.n = 0;
 	s->l.ovf = 0;
-	s->l.rooted = s->buf[0] == '/' || in_root;
+	/* From the process's root, ".." stays there and /proc is procfs. */
+	s->l.rooted = s->buf[0] == '/' || in_root || (dir.d == root.d && dir.m == root.m);
 	s->l.anchor = ANCHOR_START;
 	s->l.anchor_fd = -1;
 	dd = dir.d;
 	magic = BPF_CORE_READ(dd, d_sb, s_magic);
-	s->l.proc_dir = !s->l.rooted && magic == PROC_SUPER_MAGIC && dd == BPF_CORE_READ(dd, d_parent);
+	/* 1: procfs's root; 2: a directory right below it (a task's). */
+	s->l.proc_dir = 0;
+	if (!s->l.rooted && magic == PROC_SUPER_MAGIC) {
+		struct dentry *up = BPF_CORE_READ(dd, d_parent);
+		if (dd == up)
+			s->l.proc_dir = 1;
+		else if (up == BPF_CORE_READ(up, d_parent))
+			s->l.proc_dir = 2;
+	}
 	bpf_loop(PATH_BUF + 1, resolve_step, 0, 0);
 	if (s->l.ovf) {
 		/* Deeper than COMPS components: every pattern is anchored

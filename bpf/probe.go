@@ -321,7 +321,9 @@ func (p *Probe) markSelf() error {
 
 // explainLoadError names the missing privilege when that is the cause.
 func explainLoadError(err, memlockErr error) error {
-	if errors.Is(err, os.ErrPermission) {
+	// Without the capabilities, the library's feature probes fail too and
+	// a refusal reads as "not supported" (a map flag, a map type).
+	if errors.Is(err, os.ErrPermission) || (errors.Is(err, ebpf.ErrNotSupported) && len(missingCaps()) > 0) {
 		msg := "breakwater needs CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN on kernels before 5.8) to load tracing programs"
 		missing := missingCaps()
 		if len(missing) > 0 {

@@ -99,6 +99,7 @@ var AlertPanels = map[string]string{
 	names.AlertEventsLost:             "Events lost",
 	names.AlertCollectorFailed:        "Collector success",
 	names.AlertPushFailing:            "Alertmanager pushes by result",
+	names.AlertStateFileProblem:       "State files",
 }
 
 // linkRunbooks gives each alert's panel a link to the alert's runbook.

@@ -51,5 +51,8 @@ func health(o Options) *dashboard.DashboardBuilder {
 		WithRow(dashboard.NewRowBuilder("Alertmanager")).
 		WithPanel(timeSeries("Alertmanager pushes by result", "Escape alerts pushed straight to Alertmanager per second, by result: sent, failed (retried), dropped, folded into an alert already sent.", unitReqPerSec,
 			query(`sum by (`+o.byNode("result")+`) (rate(`+names.MetricAlertmanagerNotifications+`{`+n+`}[$__rate_interval]))`, "{{result}} ({{instance}})")).
-			OverrideByRegexp(failedRe, failedColor))
+			OverrideByRegexp(failedRe, failedColor)).
+		WithRow(dashboard.NewRowBuilder("State")).
+		WithPanel(timeSeries("State files", "Each state file's state (profiles, undelivered alerts): a line at 1 is the state it is in; anything but ok loses what the file holds at the next restart.", unitShort,
+			query(`max by (`+o.byNode("file", "state")+`) (`+names.MetricStateFile+`{`+n+`})`, "{{file}} {{state}} ({{instance}})")))
 }

@@ -354,7 +354,7 @@ func TestLoad(t *testing.T) {
 				oom := alerts[names.AlertOOMKilled]
 				return !throttled && oom.Labels["team"] == "sec" && oom.Labels["severity"] == "warning" && len(alerts) == len(names.Alerts)-1
 			}},
-		{"every self alert off: no empty group", "disabled: {BreakwaterDown: true, BreakwaterProbeDetached: true, BreakwaterEventsLost: true, BreakwaterCollectorFailed: true, BreakwaterPushFailing: true}\n", "",
+		{"every self alert off: no empty group", "disabled: {BreakwaterDown: true, BreakwaterProbeDetached: true, BreakwaterEventsLost: true, BreakwaterCollectorFailed: true, BreakwaterPushFailing: true, BreakwaterStateFileProblem: true}\n", "",
 			func(c Config) bool {
 				gs := Groups(c)
 				return len(gs) == 3 && gs[2].Name == "breakwater.security"

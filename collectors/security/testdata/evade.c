@@ -661,6 +661,24 @@ static int evade(int argc, char **argv)
 		struct open_how how = {.flags = O_WRONLY, .resolve = RESOLVE_IN_ROOT};
 		int dir = open("/proc", O_PATH | O_DIRECTORY);
 		open_report(t, syscall(SYS_openat2, dir, "/sys/kernel/core_pattern", &how, sizeof(how)));
+	} else if (!strcmp(t, "openat-write")) {
+		/* openat-write DIR PATH: open PATH relative to DIR for writing. */
+		int dir = open(a, O_PATH | O_DIRECTORY);
+		open_report(t, openat(dir, argc > 3 ? argv[3] : "", O_WRONLY));
+	} else if (!strcmp(t, "high-bits")) {
+		/* high-bits mount|open PATH: the call's number with junk above
+		 * bit 31, which the kernel drops (it runs the number as an int). */
+		long hi = 1L << 32;
+		if (!strcmp(a, "mount")) {
+			long r;
+			mkdir("/tmp/bwmnt", 0700);
+			r = syscall(SYS_mount | hi, "none", "/tmp/bwmnt", "tmpfs", 0, "");
+			report(t, r);
+			if (r == 0)
+				umount("/tmp/bwmnt");
+		} else {
+			open_report(t, syscall(SYS_openat | hi, AT_FDCWD, argc > 3 ? argv[3] : CORE, O_WRONLY));
+		}
 	} else if (!strcmp(t, "open-write")) {
 		/* open-write PATH: open for writing and close, nothing written. */
 		open_report(t, open(a, O_WRONLY));
