@@ -44,6 +44,7 @@ func syntheticTarget(t *testing.T) *httptest.Server {
 			`breakwater_scrape_collector_duration_seconds{collector="security"} 0.002`,
 			`breakwater_scrape_collector_success{collector="security"} 1`,
 			`breakwater_alertmanager_notifications_total{result="sent"} ` + f(n),
+			`breakwater_state_file{file="profiles.json",state="ok"} 1`,
 			`breakwater_syscalls_denied_total{` + ident + `,syscall="mount",errno="EPERM",reason="seccomp"} ` + f(3*n),
 			`breakwater_syscalls_denied_total{` + ident + `,syscall="epoll_ctl",errno="EPERM",reason="kernel"} ` + f(n),
 			`breakwater_syscalls_novel_total{` + ident + `,syscall="ptrace"} ` + f(n),
