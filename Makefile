@@ -65,7 +65,10 @@ test-arm64:
 # test-kernels boots Debian's cloud kernels (5.10, 6.1, 6.12; amd64 and
 # arm64) under QEMU TCG and runs breakwater check, the exporter and the
 # escape corpus of internal/corpus in each; see docs/kernels.md. Not part
-# of test: it takes minutes of its own (CI runs it after test and fuzz).
+# of test: it takes minutes of its own. Not in CI yet: on 2026-12-08 the
+# arm64 guests spent over 10 minutes in `breakwater check` loading the
+# programs under TCG (amd64 guests: under a minute), so the matrix no
+# longer fits CI's budget until that is brought down.
 KERNELS_CACHE ?= .tools/kernels
 KERNELS_PARALLEL ?= 2
 test-kernels:
