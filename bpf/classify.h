@@ -200,7 +200,6 @@ struct loop_state {
 	s64 pos;  /* fold: the character looked at, scanning backwards; -1 past the start */
 	s64 end;  /* fold: end (exclusive) of the component being scanned */
 	u64 skip; /* ".." not yet matched with a component */
-	u64 full; /* fold: more components than COMPS */
 	u64 d;    /* walk: the dentry looked at */
 	u64 m;    /* walk: the mount it is seen through (struct mount *) */
 	u64 root_d, root_m; /* walk: the process's root */
@@ -263,23 +262,7 @@ static __always_inline bool comp_eq(struct comps *c, u32 i, const char *lit, u32
 	return false;
 }
 
-/* comp_prefix reports whether component i starts with the literal. */
-static __always_inline bool comp_has_prefix(struct comps *c, u32 i, const char *lit, u32 n)
-{
-	if (i >= c->n || i >= COMPS || c->len[BOUND(i, COMPS - 1)] < n - 1)
-		return false;
-#pragma unroll
-	for (u32 k = 0; k < COMP_LEN; k++) {
-		if (k >= n - 1)
-			return true;
-		if (c->name[BOUND(i, COMPS - 1)][k] != lit[k])
-			return false;
-	}
-	return false;
-}
-
 #define IS(i, lit) comp_eq(c, i, lit, sizeof(lit))
-#define HAS_PREFIX(i, lit) comp_has_prefix(c, i, lit, sizeof(lit))
 
 /* depth_is reports whether the walk has exactly n components below its
  * top, or, when the top is unknown, at least n. */

@@ -199,7 +199,6 @@ type securityPathScratch struct {
 		Pos      int64
 		End      int64
 		Skip     uint64
-		Full     uint64
 		D        uint64
 		M        uint64
 		RootD    uint64

@@ -113,6 +113,20 @@ static void *unmap_then_accept_fn(void *unused)
 	return 0;
 }
 
+/* stopped_tracee forks a child that asks to be traced by us and stops:
+ * the tracer never attaches. */
+static pid_t stopped_tracee(void)
+{
+	pid_t child = fork();
+	if (child == 0) {
+		ptrace(PTRACE_TRACEME, 0, 0, 0);
+		raise(SIGSTOP);
+		_exit(0);
+	}
+	waitpid(child, 0, 0);
+	return child;
+}
+
 /* A minimal io_uring: one submission, waited for. */
 struct ring {
 	int fd;
@@ -595,13 +609,7 @@ static int evade(int argc, char **argv)
 	} else if (!strcmp(t, "traceme-setregs")) {
 		/* The child asks to be traced; the parent, never attaching, then
 		 * rewrites its registers. */
-		pid_t child = fork();
-		if (child == 0) {
-			ptrace(PTRACE_TRACEME, 0, 0, 0);
-			raise(SIGSTOP);
-			_exit(0);
-		}
-		waitpid(child, 0, 0);
+		pid_t child = stopped_tracee();
 		struct user_regs_struct regs;
 #if defined(__x86_64__) || defined(__i386__)
 		ptrace(PTRACE_GETREGS, child, 0, &regs);
@@ -620,13 +628,7 @@ static int evade(int argc, char **argv)
 		return attempt(argc - 2, argv + 2);
 	} else if (!strcmp(t, "traceme-kill")) {
 		/* The child asks to be traced; the parent kills it through ptrace. */
-		pid_t child = fork();
-		if (child == 0) {
-			ptrace(PTRACE_TRACEME, 0, 0, 0);
-			raise(SIGSTOP);
-			_exit(0);
-		}
-		waitpid(child, 0, 0);
+		pid_t child = stopped_tracee();
 		report(t, ptrace(PTRACE_KILL, child, 0, 0));
 		waitpid(child, 0, 0);
 	} else if (!strcmp(t, "above-table")) {
